@@ -1,0 +1,1014 @@
+"""Catalogs: versioned TOML files of approved lines, validated on load and rendered safely.
+
+A catalog is data, never executed. Loading checks every entry and reports every fault
+with file, line, column, the response id, a caret under the fault and a hint. Rendering
+joins the parsed template with each slot's own ``render``: values are printed literally.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import CatalogError, Location
+from .slots import SLOT_TYPES, SlotType, Template, parse_slot, parse_template
+
+__all__ = [
+    "Catalog",
+    "CatalogErrors",
+    "CatalogWarning",
+    "LocaleText",
+    "Response",
+    "catalog_problems",
+    "load_catalog",
+]
+
+RESPONSE_ID = re.compile(r"[A-Z][A-Z0-9_]*")
+CATALOG_ID = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")
+SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+STATUSES = ("draft", "approved", "retired")
+
+
+class CatalogWarning(CatalogError):
+    """A catalog problem that does not stop it from loading (``dialogue lint`` shows it)."""
+
+    kind = "warning"
+
+
+class CatalogErrors(CatalogError):
+    """Every error of a catalog that cannot load: the first one's fields, all of them in ``errors``."""
+
+    def __init__(self, errors: list[CatalogError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, location=first.location, entry=first.entry, hint=first.hint)
+
+    def render(self) -> str:
+        if len(self.errors) == 1:
+            return self.errors[0].render()
+        body = "\n".join(e.render() for e in self.errors)
+        return f"{body}\n{len(self.errors)} errors"
+
+
+# --- the file's shape, as pydantic models --------------------------------------------------
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HeaderSpec(_Spec):
+    """The ``[catalog]`` table."""
+
+    id: str
+    version: str
+    locale: str
+    fallback: str
+    locales: list[str] | None = None
+    name: str | None = None
+
+
+class LocaleSpec(_Spec):
+    """A ``[response.locales.XX]`` table."""
+
+    text: str
+    audio: str | None = None
+
+
+class ResponseSpec(_Spec):
+    """A ``[[response]]`` table; slots are validated one by one (see `dialogue.slots`)."""
+
+    id: str
+    text: str
+    when: str = ""
+    status: Literal["draft", "approved", "retired"] = "draft"
+    tags: list[str] = []
+    examples: list[str] = []
+    audio: str | None = None
+    character: str | None = None
+    slots: dict[str, Any] = {}
+    locales: dict[str, LocaleSpec] = {}
+    required_before: list[str] = []
+
+
+MODELS: dict[str, type[BaseModel]] = {"catalog": HeaderSpec, "response": ResponseSpec, "locale": LocaleSpec}
+TOP_KEYS = ("catalog", "response")
+
+FIELD_HINTS = {
+    "catalog.id": 'a lower_snake or kebab-case name: id = "blacksmith"',
+    "response.id": 'an UPPER_SNAKE id: id = "OFFER_ITEM"',
+    "version": 'a quoted string: version = "1.0.0"',
+    "locale": 'the default locale: locale = "en"',
+    "fallback": 'the id of the response said when anything fails: fallback = "FALLBACK"',
+    "locales": 'every locale the catalog provides: locales = ["en", "de"]',
+    "name": 'a human title: name = "The blacksmith"',
+    "text": 'the line itself: text = "A fine {item} for {price}."',
+    "when": 'one line telling the model when to choose it: when = "the player asks the price"',
+    "tags": 'a list of strings: tags = ["trade"]',
+    "examples": 'short user messages that lead here: examples = ["how much is the sword?"]',
+    "audio": 'a path relative to the catalog file: audio = "audio/en/offer.ogg"',
+    "character": 'the speaker: character = "Hilda"',
+    "slots": 'a table of slots: [response.slots] then price = { type = "money", currency = "EUR" }',
+    "required_before": 'ids this line must be said before: required_before = ["REFUND"]',
+    "slot.currency": 'the unit shown after the amount: currency = "EUR"',
+    "slot.options": 'the closed list: options = ["sword", "shield"]',
+    "slot.labels": 'per-locale labels: labels = { de = { sword = "Schwert" } }',
+    "slot.regex": 'a Python regular expression: regex = "[A-Z]{2}[0-9]{6}"',
+    "slot.max_length": "the longest value allowed, 1 to 256: max_length = 8",
+    "slot.places": "the decimal places shown: places = 2",
+    "slot.min": "a lower bound: min = 0",
+    "slot.max": "an upper bound: max = 100",
+}
+TYPE_SYNONYMS = {"integer": "int", "number": "decimal", "float": "decimal", "currency": "money",
+                 "enum": "choice", "str": "pattern", "string": "pattern", "text": "pattern",
+                 "regex": "pattern", "datetime": "date"}
+
+
+class LocaleText(NamedTuple):
+    """A response's text (and voice asset) in one locale."""
+
+    text: str
+    audio: str | None = None
+
+
+# --- responses and the catalog -------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Response:
+    """One line of a catalog: its template, typed slots, status and translations."""
+
+    id: str
+    text: str
+    when: str
+    status: str
+    tags: tuple[str, ...]
+    examples: tuple[str, ...]
+    audio: str | None
+    character: str | None
+    slots: dict[str, SlotType]
+    locales: dict[str, LocaleText]
+    template: Template = field(repr=False)
+    required_before: tuple[str, ...] = ()
+    default_locale: str = "en"
+    templates: dict[str, Template] = field(default_factory=dict, repr=False)
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Placeholder names of the default text, in order of first appearance."""
+        return self.template.placeholders
+
+    @cached_property
+    def lock(self) -> str:
+        """A content hash of the line (id, text, slot declarations); status and hints do not count."""
+        body = {"id": self.id, "text": self.text,
+                "slots": [[name, slot.declaration()] for name, slot in self.slots.items()]}
+        return _sha256(body)[:16]
+
+    def text_for(self, locale: str | None) -> str | None:
+        """The text in `locale` (the default text for the default locale), or None when missing."""
+        if locale is None or locale == self.default_locale:
+            return self.text
+        entry = self.locales.get(locale)
+        return entry.text if entry else None
+
+    def audio_for(self, locale: str | None) -> str | None:
+        """The voice asset for `locale`, as written in the catalog, or None."""
+        if locale is None or locale == self.default_locale:
+            return self.audio
+        entry = self.locales.get(locale)
+        return entry.audio if entry else None
+
+    def template_for(self, locale: str | None) -> tuple[Template, str]:
+        """The parsed template for `locale` and the locale it is in (the default when missing)."""
+        if locale is not None and locale in self.templates:
+            return self.templates[locale], locale
+        return self.template, self.default_locale
+
+
+class Catalog:
+    """A validated catalog: responses by id in file order, the fallback, hashes and rendering."""
+
+    def __init__(self, header: HeaderSpec, responses: list[Response], *, source: str,
+                 path: Path | None, lines: dict[Any, int], warnings: list[CatalogError]) -> None:
+        self.id, self.version, self.name = header.id, header.version, header.name
+        self.locale, self.fallback = header.locale, header.fallback
+        self.locales: tuple[str, ...] = tuple(header.locales or [header.locale])
+        self.responses: dict[str, Response] = {r.id: r for r in responses}
+        self.source, self.path = source, path
+        self.warnings: tuple[CatalogError, ...] = tuple(warnings)
+        self._lines = lines
+        self._file = str(path) if path else "<string>"
+        self.hash = _sha256({"catalog": header.model_dump(mode="json") | {"locales": list(self.locales)},
+                             "responses": [_canonical_response(r) for r in responses]})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Catalog:
+        """Load and validate a catalog file; raises CatalogErrors listing every error."""
+        path = Path(path)
+        try:
+            text = _read(path)
+        except CatalogError as exc:
+            raise CatalogErrors([exc]) from None
+        return cls.from_text(text, path=str(path))
+
+    @classmethod
+    def from_text(cls, text: str, path: str = "<string>") -> Catalog:
+        """A catalog from TOML text; `path` names it in messages and anchors audio paths."""
+        catalog, problems = _Analysis(text, path).run()
+        errors = [p for p in problems if p.kind == "error"]
+        if errors or catalog is None:
+            raise CatalogErrors(errors)
+        return catalog
+
+    def __repr__(self) -> str:
+        return f"<Catalog {self.id} {self.version} ({len(self)} responses)>"
+
+    def __getitem__(self, id: str) -> Response:
+        try:
+            return self.responses[id]
+        except KeyError:
+            raise CatalogError(f"catalog {self.id!r} has no response {id}", entry=id,
+                               hint=_did_you_mean(id, self.responses) or "ids are UPPER_SNAKE") from None
+
+    def __contains__(self, id: object) -> bool:
+        return id in self.responses
+
+    def __iter__(self) -> Iterator[Response]:
+        return iter(self.responses.values())
+
+    def __len__(self) -> int:
+        return len(self.responses)
+
+    def line_of(self, id: str) -> int | None:
+        """The 1-based line of the response's ``id =`` in the source, or None."""
+        return self._lines.get(id)
+
+    def required_before(self, id: str) -> tuple[str, ...]:
+        """The ids that must have been said before `id` (they name it in `required_before`)."""
+        return tuple(r.id for r in self if id in r.required_before)
+
+    def emittable(self, id: str, *, allow_drafts: bool = False) -> bool:
+        """Whether the line may be sent: approved, or draft when drafts are allowed; never retired."""
+        response = self.responses.get(id)
+        if response is None:
+            return False
+        return response.status == "approved" or (allow_drafts and response.status == "draft")
+
+    def check_slots(self, id: str, slots: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Normalized values for exactly the declared slots; CatalogError names the slot and problem."""
+        response = self[id]
+        slots = {} if slots is None else slots
+        if not isinstance(slots, Mapping):
+            raise CatalogError(f"slot values for {id} must be a mapping, not {type(slots).__name__}", entry=id)
+        self._exact_slots(response, slots)
+        return {name: self._slot_value(response, name, slots[name]) for name in response.slots}
+
+    def render(self, id: str, slots: Mapping[str, Any] | None = None, locale: str | None = None) -> str:
+        """The line's text with validated slot values; the default text where `locale` has none."""
+        values = self.check_slots(id, slots)
+        response = self[id]
+        template, used = response.template_for(self._locale(locale))
+        return template.fill(lambda name: response.slots[name].render(values[name], used))
+
+    def _locale(self, locale: str | None) -> str:
+        if locale is None:
+            return self.locale
+        if locale not in self.locales:
+            raise CatalogError(f"catalog {self.id!r} has no locale {locale!r}",
+                               hint=f"locales: {', '.join(self.locales)}")
+        return locale
+
+    def _exact_slots(self, response: Response, slots: Mapping[str, Any]) -> None:
+        missing = [n for n in response.slots if n not in slots]
+        extra = [n for n in slots if n not in response.slots]
+        if not (missing or extra):
+            return
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unknown {', '.join(map(str, extra))}" if extra else ""]
+        declared = ", ".join(f"{n} ({s.describe()})" for n, s in response.slots.items()) or "no slots"
+        raise CatalogError(f"wrong slots for {response.id}: {'; '.join(filter(None, parts))}",
+                           location=self._where(response.id), entry=response.id,
+                           hint=f"{response.id} takes exactly: {declared}")
+
+    def _slot_value(self, response: Response, name: str, value: Any) -> Any:
+        slot = response.slots[name]
+        try:
+            return slot.validate(value)
+        except (ValueError, TypeError) as exc:
+            raise CatalogError(f"slot {name} of {response.id}: {exc}", location=self._where((response.id, name)),
+                               entry=response.id, hint=f"{name} is {slot.describe()}") from None
+
+    def _where(self, key: Any) -> Location | None:
+        line = self._lines.get(key)
+        if line is None:
+            return None
+        lines = self.source.splitlines()
+        return Location(self._file, line, None, lines[line - 1] if line <= len(lines) else None)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Load and validate a catalog file; raise its first error, with all others in the message."""
+    return Catalog.load(path)
+
+
+def catalog_problems(path_or_text: str | Path, path: str | None = None) -> list[CatalogError]:
+    """Every error and warning of a catalog: a file (a Path, or a str without newlines) or text.
+
+    With `path=` the first argument is always the TOML text and `path` names it in messages.
+    """
+    if path is None and (isinstance(path_or_text, Path) or "\n" not in path_or_text):
+        path = str(path_or_text)
+        try:
+            text = _read(Path(path_or_text))
+        except CatalogError as exc:
+            return [exc]
+    else:
+        text = str(path_or_text)
+    return _Analysis(text, path or "<string>").run()[1]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read catalog: {exc}", location=Location(str(path)),
+                           hint="check the path, and that the file is UTF-8 text") from None
+
+
+def _sha256(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical_response(r: Response) -> dict[str, Any]:
+    return {"id": r.id, "text": r.text, "when": r.when, "status": r.status, "tags": list(r.tags),
+            "examples": list(r.examples), "audio": r.audio, "character": r.character,
+            "slots": [[n, s.declaration()] for n, s in r.slots.items()],
+            "locales": {k: list(v) for k, v in r.locales.items()}, "required_before": list(r.required_before)}
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _join_hints(*hints: str) -> str:
+    return "; ".join(h for h in hints if h)
+
+
+# --- the locator: where keys and values are in the source ----------------------------------
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """A key in the source: its line, key column/length and value column/length (1-based)."""
+
+    line: int
+    column: int
+    length: int
+    value_column: int | None = None
+    value_length: int = 1
+
+
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r"""\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY_PART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
+
+
+def _key_parts(dotted: str) -> tuple[str, ...]:
+    return tuple(p.strip("\"'") for p in _KEY_PART.findall(dotted))
+
+
+def _scan_value(line: str, i: int, depth: int = 0) -> tuple[int, int, str | None]:
+    """From `line[i]`, the value's end, the bracket depth left open and an open multi-line quote."""
+    while i < len(line):
+        if line.startswith(('"""', "'''"), i):
+            close = line.find(line[i:i + 3], i + 3)
+            if close < 0:
+                return len(line), depth, line[i:i + 3]
+            i = close + 3
+            continue
+        c = line[i]
+        if c in "\"'":
+            i = _string_end(line, i)
+            continue
+        if c in "[{":
+            depth += 1
+        elif c in "]}" or (c == "," and depth == 0):
+            if depth == 0:
+                return i, 0, None
+            depth -= 1
+        elif c == "#":
+            return len(line[:i].rstrip()), depth, None
+        i += 1
+    return len(line.rstrip()), depth, None
+
+
+def _string_end(line: str, i: int) -> int:
+    """The index just past the single-line string starting at `line[i]`."""
+    quote, j = line[i], i + 1
+    while j < len(line) and line[j] != quote:
+        j += 2 if quote == '"' and line[j] == "\\" else 1
+    return j + 1
+
+
+class _Locator:
+    """Positions of tables, keys and values, by path: ("response", 2, "slots", "price", "type")."""
+
+    def __init__(self, source: str) -> None:
+        self.lines = source.splitlines()
+        self.spots: dict[tuple, _Spot] = {}
+        self.blocks: list[int] = []  # line of each [[response]] header
+        self._table: tuple = ()
+        self._scan()
+
+    def _scan(self) -> None:
+        quote, depth = None, 0
+        for number, line in enumerate(self.lines, 1):
+            if quote:
+                quote = None if quote in line else quote
+            elif depth:
+                depth = _scan_value(line, 0, depth)[1]
+            elif (header := _HEADER.match(line)) and not _KEY.match(line):
+                self._header(number, line, header)
+            elif key := _KEY.match(line):
+                quote, depth = self._key(number, line, key)
+
+    def _header(self, number: int, line: str, match: re.Match) -> None:
+        parts: tuple = _key_parts(match.group(2))
+        if match.group(1) == "[[" and parts == ("response",):
+            self.blocks.append(number)
+        if parts[:1] == ("response",) and self.blocks:
+            parts = ("response", len(self.blocks) - 1, *parts[1:])
+        self._table = parts
+        self.spots.setdefault(parts, _Spot(number, match.start(1) + 1, match.end() - match.start(1)))
+
+    def _key(self, number: int, line: str, match: re.Match) -> tuple[str | None, int]:
+        path = self._table + _key_parts(match.group(1))
+        start = len(line) - len(line[match.end():].lstrip())
+        end, depth, quote = _scan_value(line, start)
+        column = len(line) - len(line.lstrip()) + 1
+        self.spots.setdefault(path, _Spot(number, column, len(match.group(1)), start + 1, max(1, end - start)))
+        if line[start:start + 1] == "{":
+            self._inline(number, line, start + 1, path)
+        return quote, depth
+
+    def _inline(self, number: int, line: str, i: int, prefix: tuple) -> None:
+        """Record the keys of an inline table ``{ a = 1, b = { c = 2 } }`` starting after its brace."""
+        while (key := _KEY.match(line, i)) is not None:
+            path = prefix + _key_parts(key.group(1))
+            start = len(line) - len(line[key.end():].lstrip())
+            end = _scan_value(line, start)[0]
+            column = key.start(1) + 1
+            self.spots.setdefault(path, _Spot(number, column, len(key.group(1)), start + 1, max(1, end - start)))
+            if line[start:start + 1] == "{":
+                self._inline(number, line, start + 1, path)
+            if line[end:end + 1] != ",":
+                return
+            i = end + 1
+
+    def find(self, path: tuple) -> tuple[tuple, _Spot] | None:
+        """The spot of `path`, or of its nearest recorded ancestor."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.spots:
+                return path[:n], self.spots[path[:n]]
+        return None
+
+    def block_of(self, line: int) -> int | None:
+        """The index of the [[response]] block holding `line`, or None."""
+        n = bisect.bisect_right(self.blocks, line) - 1
+        return n if n >= 0 else None
+
+    def in_string(self, spot: _Spot, pick: Any) -> tuple[int, int, int] | None:
+        """(line, column, length) of the template token that `pick(raw_template)` returns."""
+        raw, places = self._string_source(spot)
+        if raw is None:
+            return None
+        found = pick(parse_template(raw))
+        if found is None or found[0] >= len(places):
+            return None
+        line, column = places[found[0]]
+        return line, column, found[1]
+
+    def _string_source(self, spot: _Spot) -> tuple[str | None, list[tuple[int, int]]]:
+        """The raw text inside the string value at `spot`, and the (line, column) of each character."""
+        line = self.lines[spot.line - 1]
+        start = (spot.value_column or 1) - 1
+        quote = line[start:start + 3] if line.startswith(('"""', "'''"), start) else line[start:start + 1]
+        if quote not in ('"', "'", '"""', "'''"):
+            return None, []
+        chars: list[str] = []
+        places: list[tuple[int, int]] = []
+        number, i = spot.line, start + len(quote)
+        while number <= len(self.lines):
+            text = self.lines[number - 1]
+            end = self._closing(text, i, quote)
+            for j in range(i, end if end >= 0 else len(text)):
+                chars.append(text[j])
+                places.append((number, j + 1))
+            if end >= 0 or len(quote) == 1:
+                return "".join(chars), places
+            chars.append("\n")
+            places.append((number, len(text) + 1))
+            number, i = number + 1, 0
+        return "".join(chars), places
+
+    @staticmethod
+    def _closing(text: str, i: int, quote: str) -> int:
+        if len(quote) == 1:
+            return _string_end(text, i - 1) - 1
+        return text.find(quote, i)
+
+
+# --- the analysis: every error and warning of one catalog text -----------------------------
+
+
+@dataclass
+class _Block:
+    """One [[response]] as far as it validated: its index, spec, good slots and names of bad ones."""
+
+    n: int
+    spec: ResponseSpec | None
+    raw_id: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    broken_slots: set[str] = field(default_factory=set)
+    templates: dict[str, Template] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str | None:
+        return self.spec.id if self.spec else None
+
+
+class _Analysis:
+    """Collects every error and warning of one catalog text, then builds the Catalog if none."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text, self.file = text, file
+        self.base = None if file.startswith("<") else Path(file).parent
+        self.where = _Locator(text)
+        self.problems: list[CatalogError] = []
+        self.fallback_id: Any = None
+
+    def run(self) -> tuple[Catalog | None, list[CatalogError]]:
+        data = self._parse()
+        if data is None:
+            return None, self.problems
+        header = self._header(data)
+        blocks = [self._block(n, raw) for n, raw in enumerate(self._response_tables(data))]
+        locales = tuple((header.locales or [header.locale]) if header else ())
+        for block in blocks:
+            self._check_block(block, locales, header)
+        if header is not None:
+            self._check_catalog(header, blocks)
+        self.problems.sort(key=_line_key)
+        if any(p.kind == "error" for p in self.problems) or header is None:
+            return None, self.problems
+        return self._build(header, blocks), self.problems
+
+    # reporting
+
+    def report(self, path: tuple, message: str, hint: str, *, entry: str | None = None,
+               value: bool = False, warning: bool = False) -> None:
+        """Add a problem located at `path` (its value when `value`), or at its nearest ancestor."""
+        found = self.where.find(path)
+        location = Location(self.file)
+        if found is not None:
+            at, spot = found
+            exact_value = value and at == path and spot.value_column is not None
+            column, span = (spot.value_column, spot.value_length) if exact_value else (spot.column, spot.length)
+            location = self._location(spot.line, column, span)
+        self.add(message, location, hint, entry, warning)
+
+    def add(self, message: str, location: Location, hint: str, entry: str | None, warning: bool = False) -> None:
+        cls = CatalogWarning if warning else CatalogError
+        self.problems.append(cls(message, location=location, entry=entry, hint=hint or None))
+
+    def _location(self, line: int, column: int | None, span: int = 1) -> Location:
+        lines = self.where.lines
+        source = lines[line - 1] if 0 < line <= len(lines) else None
+        return Location(self.file, line, column, source, span)
+
+    def report_in_text(self, path: tuple, pick: Any, message: str, hint: str, entry: str | None) -> None:
+        """Add a problem at a token inside the template string at `path` (the value, if not found)."""
+        spot = self.where.spots.get(path)
+        place = self.where.in_string(spot, pick) if spot else None
+        if place is None:
+            self.report(path, message, hint, entry=entry, value=True)
+        else:
+            self.add(message, self._location(*place), hint, entry)
+
+    # TOML and top level
+
+    def _parse(self) -> dict | None:
+        try:
+            data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            self._toml_error(str(exc))
+            return None
+        for key in data:
+            if key not in TOP_KEYS:
+                self.report((key,), f"unknown table {key!r}", _join_hints(
+                    "a catalog has [catalog] and [[response]] tables", _did_you_mean(key, TOP_KEYS)))
+        return data
+
+    def _toml_error(self, message: str) -> None:
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if match:
+            line, column = int(match.group(1)), int(match.group(2))
+            message = message[:match.start()]
+        else:
+            line = max(1, len(self.where.lines))
+            column = len(self.where.lines[-1]) + 1 if self.where.lines else 1
+            message = re.sub(r"\s*\(at end of document\)$", "", message)
+        block = self.where.block_of(line)
+        entry = self._raw_id(block) if block is not None else None
+        self.add(f"TOML syntax: {message}", self._location(line, column), _toml_hint(message), entry)
+
+    def _raw_id(self, n: int) -> str | None:
+        spot = self.where.spots.get(("response", n, "id"))
+        if spot is None or spot.value_column is None:
+            return None
+        text = self.where.lines[spot.line - 1][spot.value_column - 1:]
+        match = re.match(r"""["']([^"']*)["']""", text)
+        return match.group(1) if match else None
+
+    def _header(self, data: dict) -> HeaderSpec | None:
+        raw = data.get("catalog")
+        if not isinstance(raw, dict):
+            what = "no [catalog] table" if raw is None else "catalog must be a table: [catalog]"
+            self.add(what, self._location(1, 1), "start the file with [catalog] and its id, version, "
+                     "locale and fallback", None)
+            return None
+        self.fallback_id = raw.get("fallback")
+        header = self._validate(HeaderSpec, raw, ("catalog",), None)
+        if header is not None:
+            self._check_header(header)
+        return header
+
+    def _response_tables(self, data: dict) -> list[dict]:
+        raw = data.get("response", [])
+        if isinstance(raw, list) and all(isinstance(r, dict) for r in raw):
+            return raw
+        self.report(("response",), "response must be an array of tables: [[response]]",
+                    "start each response with [[response]] (two brackets)")
+        return []
+
+    # pydantic
+
+    def _validate(self, model: type[BaseModel], raw: dict, prefix: tuple, entry: str | None) -> Any:
+        """The model, or None; every fault reported. Bad optional keys are dropped and tried again."""
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            faults = _implied_missing_dropped(exc.errors(include_url=False))
+        for fault in faults:
+            self._pydantic(fault, prefix, entry, model)
+        bad = {f["loc"][0] for f in faults if f["loc"]}
+        required = {k for k, f in model.model_fields.items() if f.is_required()}
+        if not faults or bad & required or any(not f["loc"] for f in faults):
+            return None
+        try:  # go on checking the rest of the table without the bad keys
+            return model.model_validate({k: v for k, v in raw.items() if k not in bad})
+        except ValidationError:
+            return None
+
+    def _pydantic(self, fault: dict, prefix: tuple, entry: str | None, model: Any) -> None:
+        loc, kind = tuple(fault["loc"]), fault["type"]
+        ctx = fault.get("ctx") or {}
+        key = str(loc[-1]) if loc else str(prefix[-1])
+        path = prefix + loc
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            self.report(path, f"unknown key {key!r} in {_table_name(path[:-1])}", _join_hints(
+                f"allowed keys: {', '.join(allowed)}", _did_you_mean(key, allowed)), entry=entry)
+        elif kind == "missing":
+            self.report(path, f"missing required key {key!r} in {_table_name(path[:-1])}",
+                        f"add {_field_hint(prefix, key)}", entry=entry)
+        elif kind == "literal_error":
+            expected = ctx.get("expected", "")
+            choices = re.findall(r"'([^']*)'", expected)
+            self.report(path, f"bad {key} {fault['input']!r}", _join_hints(
+                f"{key} is one of {', '.join(choices)}", _did_you_mean(fault["input"], choices)),
+                entry=entry, value=True)
+        elif kind == "catalog_slot":
+            path = path + ((ctx["key"],) if "key" in ctx else ())
+            self.report(path, ctx["message"], ctx["hint"], entry=entry, value=True)
+        else:
+            self.report(path, f"bad value for {key}: {fault['msg'].lower()}", _field_hint(prefix, key),
+                        entry=entry, value=True)
+
+    # one response
+
+    def _block(self, n: int, raw: dict) -> _Block:
+        raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        spec = self._validate(ResponseSpec, raw, ("response", n), raw_id)
+        block = _Block(n, spec, raw_id)
+        if spec is None:
+            return block
+        for name, declaration in spec.slots.items():
+            self._slot(block, name, declaration)
+        return block
+
+    def _slot(self, block: _Block, name: str, declaration: Any) -> None:
+        path = ("response", block.n, "slots", name)
+        if not SLOT_NAME.fullmatch(name):
+            self.report(path, f"slot name {name!r} is not an identifier",
+                        "slot names are letters, digits and _, not starting with a digit, e.g. "
+                        + (re.sub(r"\W+", "_", name).strip("_") or "amount"), entry=block.id)
+            block.broken_slots.add(name)
+            return
+        try:
+            block.slots[name] = parse_slot(declaration)
+        except ValidationError as exc:
+            block.broken_slots.add(name)
+            for fault in _implied_missing_dropped(exc.errors(include_url=False)):
+                self._slot_fault(fault, path, block.id)
+
+    def _slot_fault(self, fault: dict, path: tuple, entry: str | None) -> None:
+        kind, ctx, name = fault["type"], fault.get("ctx") or {}, path[-1]
+        types = ", ".join(SLOT_TYPES)
+        if kind == "union_tag_invalid":
+            self.report(path + ("type",), f"unknown slot type {ctx.get('tag')!r} for slot {name}",
+                        _join_hints(f"type is one of {types}", _type_suggestion(str(ctx.get("tag")))),
+                        entry=entry, value=True)
+        elif kind == "union_tag_not_found":
+            self.report(path, f"slot {name} has no type", f'add type = "..." with one of {types}', entry=entry)
+        elif kind in ("model_attributes_type", "model_type", "dict_type"):
+            self.report(path, f"slot {name} must be a table", f'write {name} = {{ type = "int", min = 0 }}',
+                        entry=entry, value=True)
+        else:
+            model = SLOT_TYPES.get(str(fault["loc"][0])) if fault["loc"] else None
+            self._pydantic(dict(fault, loc=tuple(fault["loc"][1:])), path, entry, model)
+
+    def _check_block(self, block: _Block, locales: tuple[str, ...], header: HeaderSpec | None) -> None:
+        spec = block.spec
+        if spec is None:
+            return
+        path = ("response", block.n)
+        if not RESPONSE_ID.fullmatch(spec.id):
+            suggestion = re.sub(r"[^A-Z0-9]+", "_", spec.id.upper()).strip("_")
+            self.report(path + ("id",), f"bad id {spec.id!r}: ids are UPPER_SNAKE",
+                        "letters A-Z, digits and _, starting with a letter"
+                        + (f', e.g. "{suggestion}"' if RESPONSE_ID.fullmatch(suggestion) else ""),
+                        entry=spec.id, value=True)
+        block.templates[""] = self._template(block, path + ("text",), spec.text)
+        self._check_placeholders(block)
+        for locale in spec.locales:
+            self._check_locale(block, locale, locales, header)
+        for name, slot in block.slots.items():
+            self._check_labels(block, name, slot, locales)
+        self._warnings(block, locales, header)
+
+    def _template(self, block: _Block, path: tuple, text: str) -> Template:
+        template = parse_template(text)
+        for i, fault in enumerate(template.faults):
+            self.report_in_text(path, lambda t, i=i: _fault_spot(t, i), fault.message, fault.hint, block.id)
+        return template
+
+    def _check_placeholders(self, block: _Block) -> None:
+        template, path = block.templates[""], ("response", block.n)
+        known = set(block.slots) | block.broken_slots
+        declared = ", ".join(block.slots) or "none"
+        for name in template.placeholders:
+            if name in known:
+                continue
+            self.report_in_text(path + ("text",), lambda t, name=name: _placeholder_spot(t, name),
+                                f"placeholder {{{name}}} has no slot",
+                                _join_hints(f"declare it under [response.slots] ({name} = {{ type = ... }}) "
+                                            f"or fix the name; declared: {declared}",
+                                            _did_you_mean(name, block.slots)), block.id)
+        for name in block.slots:
+            if name not in template.placeholders:
+                self.report(path + ("slots", name), f"slot {name} is declared but not used in the text",
+                            f"use {{{name}}} in the text, or remove the slot", entry=block.id)
+
+    def _check_locale(self, block: _Block, locale: str, locales: tuple[str, ...], header: HeaderSpec | None) -> None:
+        path = ("response", block.n, "locales", locale)
+        if header is not None and locale == header.locale:
+            self.report(path, f"locale {locale!r} is the default locale", "write the default text in "
+                        "text = ... and audio = ... of the response itself", entry=block.id)
+        elif locales and locale not in locales:
+            self.report(path, f"locale {locale!r} is not in the catalog's locales", _join_hints(
+                f'add it to [catalog] locales = [...] (now: {", ".join(locales)}) or remove this table',
+                _did_you_mean(locale, locales)), entry=block.id)
+        assert block.spec is not None
+        template = self._template(block, path + ("text",), block.spec.locales[locale].text)
+        block.templates[locale] = template
+        self._same_placeholders(block, locale, template, path + ("text",))
+
+    def _same_placeholders(self, block: _Block, locale: str, template: Template, path: tuple) -> None:
+        default = block.templates[""].placeholders
+        missing = [p for p in default if p not in template.placeholders]
+        extra = [p for p in template.placeholders if p not in default]
+        if not (missing or extra):
+            return
+        detail = "; ".join(f"{word} " + ", ".join(f"{{{p}}}" for p in names)
+                           for word, names in (("missing", missing), ("unknown", extra)) if names)
+        message = f"{locale} text has other placeholders than the default text: {detail}"
+        hint = f"a translation uses exactly the default text's placeholders: {', '.join(default) or 'none'}"
+        if extra:
+            self.report_in_text(path, lambda t: _placeholder_spot(t, extra[0]), message, hint, block.id)
+        else:
+            self.report(path, message, hint, entry=block.id, value=True)
+
+    def _check_labels(self, block: _Block, name: str, slot: Any, locales: tuple[str, ...]) -> None:
+        for locale in getattr(slot, "labels", {}):
+            if locales and locale not in locales:
+                self.report(("response", block.n, "slots", name, "labels", locale),
+                            f"labels for locale {locale!r}, which is not in the catalog's locales",
+                            f"locales: {', '.join(locales)}", entry=block.id)
+
+    def _warnings(self, block: _Block, locales: tuple[str, ...], header: HeaderSpec | None) -> None:
+        spec, path = block.spec, ("response", block.n)
+        assert spec is not None
+        is_fallback = spec.id == self.fallback_id
+        if not spec.when.strip() and not is_fallback and spec.status != "retired":
+            self.report(path + ("id",), f"response {spec.id} has no `when`", 'add when = "...": one line '
+                        "telling the model when to choose it", entry=spec.id, warning=True)
+        default = header.locale if header else None
+        for locale in locales:
+            if locale != default and locale not in spec.locales and spec.status != "retired":
+                self.report(path + ("id",), f"response {spec.id} has no {locale} text; the default text "
+                            "is used", f"add [response.locales.{locale}] with text = ...", entry=spec.id,
+                            warning=True)
+        self._audio_warnings(block)
+
+    def _audio_warnings(self, block: _Block) -> None:
+        spec = block.spec
+        assert spec is not None
+        assets = [(("audio",), spec.audio)] + [(("locales", k, "audio"), v.audio) for k, v in spec.locales.items()]
+        for keys, audio in assets:
+            if audio and self.base is not None and not (self.base / audio).exists():
+                self.report(("response", block.n, *keys), f"audio file {audio!r} does not exist",
+                            "audio paths are relative to the catalog file", entry=spec.id, value=True,
+                            warning=True)
+
+    # the catalog as a whole
+
+    def _check_header(self, header: HeaderSpec) -> None:
+        if not CATALOG_ID.fullmatch(header.id):
+            self.report(("catalog", "id"), f"bad catalog id {header.id!r}",
+                        'a lower_snake or kebab-case name: id = "blacksmith"', value=True)
+        if header.locales is not None:
+            if header.locale not in header.locales:
+                self.report(("catalog", "locales"), f"the default locale {header.locale!r} is not in locales",
+                            f'add it: locales = {json.dumps([header.locale, *header.locales])}', value=True)
+            doubles = sorted({x for x in header.locales if header.locales.count(x) > 1})
+            if doubles:
+                self.report(("catalog", "locales"), f"locales lists {', '.join(doubles)} more than once",
+                            "list each locale once", value=True)
+
+    def _check_catalog(self, header: HeaderSpec, blocks: list[_Block]) -> None:
+        first: dict[str, _Block] = {}
+        for block in blocks:
+            if block.id is None:
+                continue
+            if block.id in first:
+                line = self.where.spots.get(("response", first[block.id].n, "id"))
+                self.report(("response", block.n, "id"), f"duplicate id {block.id}",
+                            f"ids are unique; the first {block.id} is on line {line.line if line else '?'}; "
+                            "rename or remove one", entry=block.id)
+            else:
+                first[block.id] = block
+        self._check_fallback(header, first, blocks)
+        for block in blocks:
+            self._check_required(block, first)
+
+    def _check_fallback(self, header: HeaderSpec, ids: dict[str, _Block], blocks: list[_Block]) -> None:
+        block = ids.get(header.fallback)
+        if block is None:
+            if any(b.spec is None and b.raw_id == header.fallback for b in blocks):
+                return  # it is there, with errors of its own
+            self.report(("catalog", "fallback"), f"fallback {header.fallback!r} is not a response in the catalog",
+                        _did_you_mean(header.fallback, ids) or f'add [[response]] id = "{header.fallback}" with '
+                        'status = "approved" and no slots: it is said when anything fails', value=True)
+            return
+        assert block.spec is not None
+        if block.spec.slots:
+            self.report(("response", block.n, "slots"), f"the fallback {header.fallback} has slots",
+                        "the fallback is said when anything fails, so it can take no slot values; "
+                        "remove its slots", entry=block.id)
+        if block.spec.status != "approved":
+            at = "status" if ("response", block.n, "status") in self.where.spots else "id"
+            self.report(("response", block.n, at), f"the fallback {header.fallback} is {block.spec.status}, "
+                        "not approved", 'set status = "approved": the fallback must always be sendable',
+                        entry=block.id, value=at == "status")
+
+    def _check_required(self, block: _Block, ids: dict[str, _Block]) -> None:
+        if block.spec is None:
+            return
+        for target in block.spec.required_before:
+            if target == block.id:
+                self.report(("response", block.n, "required_before"), f"{target} is required before itself",
+                            "remove it from required_before", entry=block.id, value=True)
+            elif target not in ids:
+                self.report(("response", block.n, "required_before"), f"required_before names {target}, which "
+                            "is not in the catalog", _did_you_mean(target, ids) or "name response ids",
+                            entry=block.id, value=True)
+
+    def _build(self, header: HeaderSpec, blocks: list[_Block]) -> Catalog:
+        responses = [_response(b, header.locale) for b in blocks]
+        lines: dict[Any, int] = {}
+        for b in blocks:
+            for key, keys in [(b.id, ("id",))] + [((b.id, s), ("slots", s)) for s in b.slots]:
+                if (spot := self.where.spots.get(("response", b.n, *keys))) is not None:
+                    lines[key] = spot.line
+        path = None if self.file.startswith("<") else Path(self.file)
+        warnings = [p for p in self.problems if p.kind == "warning"]
+        return Catalog(header, responses, source=self.text, path=path, lines=lines, warnings=warnings)
+
+
+def _response(block: _Block, default_locale: str) -> Response:
+    spec = block.spec
+    assert spec is not None
+    return Response(
+        id=spec.id, text=spec.text, when=spec.when, status=spec.status, tags=tuple(spec.tags),
+        examples=tuple(spec.examples), audio=spec.audio, character=spec.character, slots=dict(block.slots),
+        locales={k: LocaleText(v.text, v.audio) for k, v in spec.locales.items()},
+        required_before=tuple(spec.required_before), default_locale=default_locale,
+        template=block.templates[""], templates={k: v for k, v in block.templates.items() if k})
+
+
+def _line_key(problem: CatalogError) -> int:
+    return problem.location.line or 0 if problem.location else 0
+
+
+def _placeholder_spot(template: Template, name: str) -> tuple[int, int] | None:
+    """(offset, length) of the first ``{name}`` in a template."""
+    placeholders = [s for s in template.segments if not isinstance(s, str)]
+    for offset, segment in zip(template.offsets, placeholders, strict=True):
+        if segment.name == name:
+            return offset, len(name) + 2
+    return None
+
+
+def _fault_spot(template: Template, i: int) -> tuple[int, int] | None:
+    if i >= len(template.faults):
+        return None
+    return template.faults[i].offset, template.faults[i].length
+
+
+def _implied_missing_dropped(faults: list) -> list:
+    """Faults without "missing key k" where an unknown key is a misspelling of k (one error, not two)."""
+    unknown = [str(f["loc"][-1]) for f in faults if f["type"] == "extra_forbidden"]
+    def implied(f: dict) -> bool:
+        return f["type"] == "missing" and bool(difflib.get_close_matches(str(f["loc"][-1]), unknown, n=1))
+    return [f for f in faults if not implied(f)]
+
+
+def _type_suggestion(tag: str) -> str:
+    if tag.lower() in TYPE_SYNONYMS:
+        return f"did you mean {TYPE_SYNONYMS[tag.lower()]!r}?"
+    return _did_you_mean(tag, SLOT_TYPES)
+
+
+def _allowed_keys(model: Any, loc: tuple) -> list[str]:
+    if model is ResponseSpec and loc[:1] == ("locales",):
+        model = LocaleSpec
+    keys = list(model.model_fields) if model is not None else []
+    return sorted(keys, key=lambda k: k != "type")
+
+
+def _table_name(path: tuple) -> str:
+    """How a message names the table at `path`."""
+    if path[:1] == ("catalog",):
+        return "[catalog]"
+    if len(path) >= 4 and path[2] in ("slots", "locales"):
+        return f"slot {path[3]}" if path[2] == "slots" else f"[response.locales.{path[3]}]"
+    return "[[response]]"
+
+
+def _field_hint(prefix: tuple, key: str) -> str:
+    table = "catalog" if prefix[:1] == ("catalog",) else "response"
+    table = "slot" if prefix[2:3] == ("slots",) else table
+    return FIELD_HINTS.get(f"{table}.{key}") or FIELD_HINTS.get(key) or f"{key} = ..."
+
+
+TOML_HINTS = {
+    "Cannot overwrite a value": "a key appears twice in this table; keep one",
+    "Cannot declare": "this table is declared twice; merge them",
+    "Unterminated string": 'close the string on the same line, or use """ for text over several lines',
+    "Illegal character": 'close the string on the same line, or use """ for text over several lines',
+    "Invalid value": 'values are "quoted text", numbers, true/false, [arrays] or { inline tables }',
+    "Expected '=' after a key": "write key = value; a key with spaces needs quotes",
+    "Invalid statement": "each line is a [table], [[response]], or key = value",
+}
+
+
+def _toml_hint(message: str) -> str:
+    for prefix, hint in TOML_HINTS.items():
+        if message.startswith(prefix):
+            return hint
+    return "fix the TOML syntax at the caret (https://toml.io)"

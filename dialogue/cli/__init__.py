@@ -1,0 +1,46 @@
+"""The `dialogue` command line: one module per noun, each adding its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import DialogueError
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import chat, lint, tree
+
+    parser = argparse.ArgumentParser(
+        prog="dialogue",
+        description="A language model understands whatever people type; it answers only "
+                    "with approved lines from a response catalog.")
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (lint, tree, chat):
+        module.add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except DialogueError as exc:
+        print(f"dialogue: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"dialogue {__version__}"

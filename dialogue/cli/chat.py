@@ -1,0 +1,162 @@
+"""`dialogue chat` and `dialogue demo`: talk to a policy, or watch a scripted conversation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import RunError
+from .tree import parse_state
+
+
+def add(commands) -> None:
+    p = commands.add_parser("chat", help="talk to a policy in the terminal",
+                            description="An interactive conversation with a policy. Every reply is "
+                                        "a catalog line; --trace shows what the model was allowed "
+                                        "to say, what it chose and how long it took.")
+    p.add_argument("policy", metavar="POLICY", help="a policies/NAME.py file")
+    _engine_options(p)
+    p.add_argument("--state", metavar="JSON", help='initial state as JSON, e.g. \'{"gold": 10}\'')
+    p.add_argument("--trace", action="store_true", help="show each turn's trace")
+    p.set_defaults(run=run_chat)
+
+    d = commands.add_parser("demo", help="run scripted conversations with the example policies",
+                            description="Run a short scripted conversation on each example policy "
+                                        "and print every turn's message, reply id, text and latency.")
+    _engine_options(d)
+    d.set_defaults(run=run_demo)
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=["prompted", "executed"], default="prompted",
+                   help="prompted: one model call a turn (default); executed: one call per question")
+    p.add_argument("--locale", metavar="L", help="render replies in this catalog locale")
+    p.add_argument("--backend", default="llamacpp", metavar="NAME",
+                   help="llamacpp (default: the embedded SmolLM2-135M), openai (any OpenAI-compatible "
+                        "server), transformers, or a third-party backend's name")
+    p.add_argument("--base-url", metavar="URL", help="openai backend: the server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--model", metavar="M", help="openai: the model name on the server; "
+                                                "transformers: a .gguf file or checkpoint directory")
+    p.add_argument("--server", metavar="KIND",
+                   choices=["openai", "vllm", "sglang", "llama-server", "llama-cpp-python", "ollama"],
+                   help="openai backend: how to send the constraint (default: ask the server)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="openai backend: seconds before a request times out (default 60); "
+                        "the API key is read from OPENAI_API_KEY")
+    p.add_argument("--dev", action="store_true", help="development switch: allow draft lines")
+
+
+def make_engine(args: argparse.Namespace, policy_path: str, backend=None):
+    from ..engine import Engine
+    from ..policy import load_policy
+
+    policy = load_policy(policy_path)
+    return Engine(policy, mode=args.mode, backend=backend or args.backend,
+                  locale=getattr(args, "locale", None), allow_drafts=args.dev)
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """Keyword options for the chosen backend's factory, from the command line."""
+    if args.backend == "openai":
+        return {"base_url": args.base_url, "model": args.model, "server": args.server,
+                "timeout": args.timeout}
+    if args.backend == "transformers" and args.model:
+        return {"model_path": args.model}
+    return {}
+
+
+def load_backend(args: argparse.Namespace):
+    from ..backends import create_backend
+
+    with spinner(f"loading the {args.backend} backend"):
+        return create_backend(args.backend, **backend_options(args))
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    engine = make_engine(args, args.policy, load_backend(args))
+    session = engine.session("chat", state=parse_state(args.state))
+    print(f"Talking to {engine.policy.name} ({engine.mode} mode). Ctrl-D to leave.")
+    while not session.ended:
+        try:
+            message = input("you> ")
+        except EOFError:
+            print()
+            return 0
+        if not message.strip():
+            continue
+        try:
+            turn = session.say(message)
+        except RunError as exc:
+            print(f"  ! {exc}", file=sys.stderr)
+            continue
+        print(f"{engine.policy.name}> {turn.text}")
+        if args.trace:
+            print(format_trace(turn))
+    return 0
+
+
+def format_trace(turn) -> str:
+    t = turn.trace
+    lines = [f"  reply {turn.reply.id}  {1000 * t.timings.get('total_s', 0):.0f} ms"
+             f"  calls {t.model_calls}  tokens new {t.tokens_new} reused {t.tokens_reused}"]
+    if t.reachable:
+        lines.append("  allowed: " + " | ".join(t.reachable))
+    if t.raw:
+        lines.append("  model chose: " + " ; ".join(repr(r) for r in t.raw))
+    for step in t.steps:
+        lines.append(f"  {step['kind']}: {step['question']} -> {step['answer']}")
+    if t.path and not t.steps:
+        lines.append("  path: " + " / ".join(t.path))
+    if t.fallback:
+        lines.append(f"  FALLBACK: {t.fallback_reason}")
+    return "\n".join(lines)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..demo_script import DEMOS
+
+    root = Path(__file__).resolve().parents[2]
+    backend = load_backend(args)
+    for demo in DEMOS:
+        engine = make_engine(args, str(root / demo["policy"]), backend)
+        locale = args.locale or demo.get("locale")
+        session = engine.session("demo", state=demo.get("state"), locale=locale)
+        print(f"\n== {engine.policy.name} ({engine.mode} mode, {session.locale}) ==")
+        for message in demo["messages"]:
+            turn = session.say(message)
+            ms = 1000 * turn.trace.timings.get("total_s", 0.0)
+            flag = "  [fallback]" if turn.trace.fallback else ""
+            print(f"  you: {message}\n  {turn.reply.id:<18} {ms:6.0f} ms  {turn.text}{flag}")
+            if session.ended:
+                break
+    return 0
+
+
+@contextmanager
+def spinner(label: str):
+    """A spinner on stderr while slow work runs (a plain line when not a terminal)."""
+    if not sys.stderr.isatty():
+        print(f"{label}...", file=sys.stderr, flush=True)
+        yield
+        return
+    done = threading.Event()
+
+    def spin() -> None:
+        frames, i, start = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏", 0, time.monotonic()
+        while not done.wait(0.1):
+            sys.stderr.write(f"\r{frames[i % len(frames)]} {label} ({time.monotonic() - start:.0f}s)")
+            sys.stderr.flush()
+            i += 1
+        sys.stderr.write("\r" + " " * (len(label) + 12) + "\r")
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

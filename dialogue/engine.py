@@ -1,0 +1,469 @@
+"""The engine: one user message in, one validated catalog reply out, with its trace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .backends.base import Backend, Completion, Constraint, Hole
+from .errors import (CatalogError, DialogueError, EffectError, MessageRejected, OutputInvalid,
+                     PolicyError, SessionError)
+from .explore import Exploration, ReplayingSaid, explore, frozen_copy, run_decision
+from .grammar import constraint_for, display, extracted_in_order, reply_grammar, serialize
+from .policy import Policy
+from .prompt import HistoryLine, build_prompt, question_prompt
+from .reply import Reply
+from .said import ASK, EXTRACT, PICK, Said, Step
+
+__all__ = ["Engine", "Session", "Trace", "Turn"]
+
+MODES = ("prompted", "executed")
+
+
+@dataclass
+class Trace:
+    """Everything that explains a turn. Model text appears here and nowhere else."""
+
+    mode: str
+    node: str = ""
+    reachable: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # every raw model output, per attempt
+    valid: bool = False
+    validation_errors: list[str] = field(default_factory=list)
+    retries: int = 0
+    fallback: bool = False
+    fallback_reason: str | None = None
+    steps: list[dict] = field(default_factory=list)  # executed mode: question, answer, raw
+    path: list[str] = field(default_factory=list)  # the branch taken, as "question -> answer"
+    tokens_reused: int = 0
+    tokens_new: int = 0
+    tokens_forced: int = 0
+    decode_steps: int = 0
+    model_calls: int = 0
+    scores: dict[str, float] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    backend: str = ""
+    model: str = ""
+
+    def add_completion(self, completion: Completion) -> None:
+        self.raw.append(completion.text)
+        self.model_calls += 1
+        self.tokens_reused += completion.tokens_reused
+        self.tokens_new += completion.tokens_new
+        self.tokens_forced += completion.tokens_forced
+        self.decode_steps += completion.decode_steps
+        if completion.scores is not None and self.scores is None:
+            self.scores = completion.scores
+
+
+@dataclass
+class Turn:
+    """One user message and the validated reply sent back."""
+
+    session_id: str
+    index: int
+    message: str
+    reply: Reply
+    text: str
+    state: BaseModel
+    trace: Trace
+    locale: str
+    audio: str | None = None
+    lines: list[dict] = field(default_factory=list)  # each line: id, slots, text, audio
+    node: str = ""
+
+
+class Engine:
+    """Serves sessions of one policy on one backend, in prompted or executed mode.
+
+    `backend` is a backend object, a registered name, or None for the embedded model
+    (loaded on first use). `allow_drafts` is the development switch that lets draft
+    lines be emitted. One engine serves many sessions from threads and asyncio.
+    """
+
+    def __init__(self, policy: Policy, *, mode: str = "prompted", backend: Backend | str | None = None,
+                 locale: str | None = None, allow_drafts: bool = False, retries: int = 1,
+                 max_message_chars: int = 4000, history_turns: int = 12) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.policy = policy
+        self.catalog = policy.catalog
+        self.mode = mode
+        self.locale = locale or self.catalog.locale
+        if self.locale not in self.catalog.locales:
+            raise CatalogError(f"catalog {self.catalog.id!r} has no locale {self.locale!r}",
+                               hint=f"locales: {', '.join(self.catalog.locales)}")
+        self.allow_drafts = allow_drafts
+        self.retries = retries
+        self.max_message_chars = max_message_chars
+        self.history_turns = history_turns
+        self._backend = backend
+        self._backend_lock = threading.Lock()
+        self._sessions: dict[str, Session] = {}
+        self._sessions_lock = threading.Lock()
+        self._explored: OrderedDict[str, Exploration] = OrderedDict()
+
+    @property
+    def backend(self) -> Backend:
+        """The backend, created on first use when given by name or left to the default."""
+        if isinstance(self._backend, str) or self._backend is None:
+            with self._backend_lock:
+                if isinstance(self._backend, str) or self._backend is None:
+                    from .backends import create_backend
+
+                    self._backend = create_backend(self._backend or "llamacpp")
+        return self._backend
+
+    def session(self, id: str, *, state: dict | BaseModel | None = None,
+                locale: str | None = None) -> Session:
+        """The session `id`: a new one with `state`, or the existing one with that id."""
+        with self._sessions_lock:
+            existing = self._sessions.get(id)
+            if existing is not None:
+                if state is not None:
+                    raise SessionError(f"session {id!r} exists already; its state comes from its turns")
+                return existing
+            session = Session(self, id, self.policy.new_state(state), locale or self.locale)
+            self._sessions[id] = session
+            return session
+
+    def explore(self, state: BaseModel, node: str | None = None) -> Exploration:
+        """Exploration of a node's decision function for `state`, cached by the state's value."""
+        key = (node or self.policy.start) + "\0" + json.dumps(state.model_dump(mode="json"), sort_keys=True)
+        found = self._explored.get(key)
+        if found is None:
+            found = explore(self.policy, state, node=node)
+            self._explored[key] = found
+            if len(self._explored) > 512:
+                self._explored.popitem(last=False)
+        return found
+
+    def close(self) -> None:
+        close = getattr(self._backend, "close", None)
+        if callable(close):
+            close()
+
+
+class Session:
+    """A conversation: its id, state, turns; `say` runs one turn."""
+
+    def __init__(self, engine: Engine, id: str, state: BaseModel, locale: str) -> None:
+        self.engine = engine
+        self.id = id
+        self.state = state
+        self.locale = locale
+        self.turns: list[Turn] = []
+        self.node = engine.policy.start
+        self.said_ids: set[str] = set()  # every line id said so far (for required_before)
+        self.ended = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id!r} turns={len(self.turns)}>"
+
+    async def asay(self, message: str) -> Turn:
+        """`say` for asyncio: the model call runs in a worker thread."""
+        return await asyncio.to_thread(self.say, message)
+
+    def say(self, message: str) -> Turn:
+        """One turn: the user's message in, one validated catalog reply out."""
+        self._check_message(message)
+        with self._lock:
+            if self.ended:
+                raise SessionError(f"session {self.id!r} has ended; start a new session")
+            return self._turn(message)
+
+    def _check_message(self, message: Any) -> None:
+        if not isinstance(message, str):
+            raise MessageRejected(f"a message is text, not {type(message).__name__}")
+        limit = self.engine.max_message_chars
+        if len(message) > limit:
+            raise MessageRejected(f"message of {len(message)} characters is over the limit of {limit}")
+
+    def _turn(self, message: str) -> Turn:
+        engine = self.engine
+        started = time.perf_counter()
+        trace = Trace(mode=engine.mode, node=self.node)
+        runner = _Prompted if engine.mode == "prompted" else _Executed
+        chosen = runner(self, message, trace).run()
+        if chosen is None:
+            chosen = Reply(engine.catalog.fallback)
+        lines = self._render(chosen, trace)
+        if trace.fallback:
+            chosen = Reply(engine.catalog.fallback)
+            lines = self._render(chosen, trace)
+        t = time.perf_counter()
+        new_state = self._apply_effects(chosen)
+        trace.timings["effects_s"] = time.perf_counter() - t
+        trace.timings["total_s"] = time.perf_counter() - started
+        backend = engine._backend if not isinstance(engine._backend, (str, type(None))) else None
+        trace.backend = getattr(backend, "name", "")
+        trace.model = getattr(backend, "model", "")
+        text = "\n".join(line["text"] for line in lines)
+        turn = Turn(self.id, len(self.turns), message, chosen, text, new_state, trace, self.locale,
+                    lines[-1]["audio"], lines, self.node)
+        self._advance(turn)
+        return turn
+
+    def _advance(self, turn: Turn) -> None:
+        """Commit a turn: the new state, the node it moves to, the lines said."""
+        self.state = turn.state
+        self.turns.append(turn)
+        self.said_ids.update(line["id"] for line in turn.lines)
+        if turn.reply.goto:
+            self.node = turn.reply.goto
+        if turn.reply.end:
+            self.ended = True
+
+    def _render(self, chosen: Reply, trace: Trace) -> list[dict]:
+        catalog = self.engine.catalog
+        t = time.perf_counter()
+        try:
+            lines = [{"id": line.id, "slots": line.slots,
+                      "text": catalog.render(line.id, line.slots, self.locale),
+                      "audio": catalog[line.id].audio_for(self.locale)} for line in chosen.lines]
+        except CatalogError as exc:
+            _fallback(trace, f"rendering {chosen.id} failed: {exc.message}")
+            lines = [{"id": catalog.fallback, "slots": {}, "audio": catalog[catalog.fallback].audio_for(self.locale),
+                      "text": catalog.render(catalog.fallback, {}, self.locale)}]
+        trace.timings["render_s"] = time.perf_counter() - t
+        return lines
+
+    def _apply_effects(self, chosen: Reply) -> BaseModel:
+        effects = [(line, self.engine.policy.effects.get(line.id)) for line in chosen.lines]
+        effects = [(line, fn) for line, fn in effects if fn is not None]
+        if not effects:
+            return self.state
+        draft = self.state.model_copy(deep=True)
+        for line, effect in effects:
+            try:
+                effect(draft, line)
+            except Exception as exc:
+                raise EffectError(f"effect for {line.id} ({effect.__name__}) raised "
+                                  f"{type(exc).__name__}: {exc}; the state is unchanged") from exc
+        try:
+            return type(draft).model_validate(dict(draft))
+        except ValidationError as exc:
+            raise EffectError(f"effects for {chosen.id} left an invalid state: {exc.errors()[0]['msg']}; "
+                              "the state is unchanged") from exc
+
+    def history(self) -> list[HistoryLine]:
+        """Recent turns as the model sees them, oldest first."""
+        keep = self.turns[-self.engine.history_turns:] if self.engine.history_turns else []
+        return [HistoryLine(t.message, _serial(t.reply, self.engine.catalog)) for t in keep]
+
+
+def _serial(reply: Reply, catalog) -> str:
+    return display(serialize(reply, catalog))
+
+
+def _fallback(trace: Trace, reason: str) -> None:
+    if not trace.fallback:
+        trace.fallback = True
+        trace.fallback_reason = reason
+
+
+class _Prompted:
+    """Prompted mode: explore, constrain to the reachable replies, one model call, validate."""
+
+    def __init__(self, session: Session, message: str, trace: Trace) -> None:
+        self.session, self.message, self.trace = session, message, trace
+        self.engine = session.engine
+
+    def run(self) -> Reply | None:
+        trace, engine = self.trace, self.engine
+        t = time.perf_counter()
+        exploration = engine.explore(self.session.state, self.session.node)
+        replies = self._emittable(exploration.reachable)
+        trace.timings["explore_s"] = time.perf_counter() - t
+        if not replies:
+            _fallback(trace, "no reachable reply may be emitted (drafts or retired lines)")
+            return None
+        constraint = constraint_for(replies, engine.catalog)
+        trace.reachable = [display(a) for a in constraint.alternatives]
+        t = time.perf_counter()
+        history = _fit_history(engine, self.session.history(), self.message, trace.reachable,
+                               self.session.node)
+        prompt = build_prompt(engine.policy, self.session.state, history, self.message, trace.reachable,
+                              self.session.node)
+        trace.timings["prompt_s"] = time.perf_counter() - t
+        parsed = _generate_valid(engine, prompt, constraint, trace)
+        if parsed is None:
+            return None
+        index, holes = parsed
+        return self._replay(exploration, replies[index], holes)
+
+    def _emittable(self, reachable: tuple[Reply, ...]) -> list[Reply]:
+        catalog = self.engine.catalog
+        unknown = [line.id for r in reachable for line in r.lines if line.id not in catalog]
+        if unknown:
+            raise PolicyError(f"policy {self.engine.policy.name!r} reached reply {unknown[0]}, which is "
+                              f"not in catalog {catalog.id!r}", entry=unknown[0],
+                              hint="run `dialogue lint` with a sample state like this one")
+        return [r for r in reachable if _allowed(self.engine, self.session, r) is None]
+
+    def _replay(self, exploration: Exploration, target: Reply, holes: tuple[str, ...]) -> Reply | None:
+        path = exploration.paths_to(target)[0]
+        self.trace.path = [s.describe() for s in path.steps if s.kind != EXTRACT]
+        if not holes:
+            return _checked(self.engine, self.session, target, self.trace)
+        symbolic = extracted_in_order(target, self.engine.catalog)
+        extracted = {value.index: text for value, text in zip(symbolic, holes)}
+        said = ReplayingSaid(path.steps, extracted)
+        real = run_decision(self.engine.policy, said, frozen_copy(self.session.state), self.session.node)
+        self.trace.path = [s.describe() for s in said.steps]
+        return _checked(self.engine, self.session, real, self.trace)
+
+
+def _allowed(engine: Engine, session: Session, chosen: Reply) -> str | None:
+    """Why `chosen` may not be said now (not approved, a required line missing), or None."""
+    catalog = engine.catalog
+    said = set(session.said_ids)
+    for line in chosen.lines:
+        if not catalog.emittable(line.id, allow_drafts=engine.allow_drafts):
+            return f"{line.id} is not approved for emission"
+        missing = [r for r in catalog.required_before(line.id) if r not in said]
+        if missing:
+            return f"{line.id} requires {missing[0]} to be said first"
+        said.add(line.id)
+    return None
+
+
+def _checked(engine: Engine, session: Session, chosen: Reply, trace: Trace) -> Reply | None:
+    """The reply with normalized slot values, or None (fallback) when anything fails."""
+    lines = []
+    for line in chosen.lines:
+        try:
+            slots = engine.catalog.check_slots(line.id, line.slots)
+        except CatalogError as exc:
+            _fallback(trace, f"slot values of {line.id} failed validation: {exc.message}")
+            return None
+        lines.append(Reply(line.id, slots, line.goto, line.end, origin=line.origin))
+    why = _allowed(engine, session, chosen)
+    if why is not None:
+        _fallback(trace, why)
+        return None
+    if chosen.goto is not None and chosen.goto not in engine.policy.nodes:
+        raise PolicyError(f"reply {chosen.id} moves to node {chosen.goto!r}, which does not exist",
+                          entry=chosen.id, hint=f"nodes: {', '.join(engine.policy.nodes)}")
+    result = lines[-1]
+    for earlier in reversed(lines[:-1]):
+        result = earlier + result
+    return result
+
+
+def _generate_valid(engine: Engine, prompt, constraint: Constraint, trace: Trace):
+    """Call the model, validate; retry `engine.retries` times; None means fallback."""
+    grammar = reply_grammar(constraint)
+    for attempt in range(engine.retries + 1):
+        trace.retries = max(trace.retries, attempt)
+        t = time.perf_counter()
+        completion = engine.backend.generate(prompt, constraint)
+        trace.timings["generate_s"] = trace.timings.get("generate_s", 0.0) + time.perf_counter() - t
+        for stage, seconds in completion.detail.get("timings", {}).items():
+            trace.timings[stage] = trace.timings.get(stage, 0.0) + seconds
+        trace.add_completion(completion)
+        t = time.perf_counter()
+        try:
+            parsed = grammar.parse(completion.text)
+        except OutputInvalid as exc:
+            trace.validation_errors.append(str(exc))
+            continue
+        finally:
+            trace.timings["validate_s"] = trace.timings.get("validate_s", 0.0) + time.perf_counter() - t
+        trace.valid = True
+        return parsed
+    _fallback(trace, f"model output failed validation {engine.retries + 1} times")
+    return None
+
+
+def _fit_history(engine: Engine, history: list[HistoryLine], message: str,
+                 allowed: list[str], node: str) -> list[HistoryLine]:
+    """Drop the oldest turns until the prompt fits the backend's context."""
+    backend = engine.backend
+    n_ctx = getattr(backend, "n_ctx", None)
+    count = getattr(backend, "count_tokens", None)
+    if not n_ctx or not callable(count) or not history:
+        return history
+    from .prompt import static_prefix
+
+    budget = n_ctx - _static_tokens(engine, count, static_prefix(engine.policy, node)) - 64
+    fixed = count(message) + sum(count(a) for a in allowed) + 200
+    while history and fixed + sum(count(h.message) + count(h.reply) + 8 for h in history) > budget:
+        history = history[1:]
+    return history
+
+
+def _static_tokens(engine: Engine, count, text: str) -> int:
+    cached = getattr(engine, "_static_token_count", None)
+    if cached is None or cached[0] != text:
+        cached = (text, count(text))
+        engine._static_token_count = cached
+    return cached[1]
+
+
+class _Executed:
+    """Executed mode: run the decision function; every `said` call asks the model."""
+
+    def __init__(self, session: Session, message: str, trace: Trace) -> None:
+        self.session, self.message, self.trace = session, message, trace
+        self.engine = session.engine
+
+    def run(self) -> Reply | None:
+        said = _ModelSaid(self)
+        t = time.perf_counter()
+        try:
+            chosen = run_decision(self.engine.policy, said, frozen_copy(self.session.state),
+                                  self.session.node)
+        except OutputInvalid as exc:
+            _fallback(self.trace, f"a said answer failed validation: {exc}")
+            return None
+        finally:
+            self.trace.timings["decide_s"] = time.perf_counter() - t
+            self.trace.path = [s.describe() for s in said.steps]
+        for line in chosen.lines:
+            if line.id not in self.engine.catalog:
+                raise PolicyError(f"policy {self.engine.policy.name!r} returned reply {line.id}, which is "
+                                  f"not in catalog {self.engine.catalog.id!r}", entry=line.id)
+        return _checked(self.engine, self.session, chosen, self.trace)
+
+
+class _ModelSaid(Said):
+    """`said` answered by the model: yes/no, a constrained choice, a regex span."""
+
+    def __init__(self, runner: _Executed) -> None:
+        super().__init__()
+        self.runner = runner
+
+    def _answer(self, step: Step, index: int) -> Any:
+        engine, trace = self.runner.engine, self.runner.trace
+        labels = _labels(step)
+        prompt = question_prompt(engine.policy, self.runner.session.history(), self.runner.message,
+                                 step.question, step.kind, labels if step.kind == PICK else (),
+                                 self.runner.session.node)
+        constraint = (Constraint.choice(labels) if step.kind != EXTRACT
+                      else Constraint(((Hole(step.pattern, step.max_length or 64),),)))
+        attempts_before = len(trace.raw)
+        parsed = _generate_valid(engine, prompt, constraint, trace)
+        raw = trace.raw[attempts_before:]
+        if parsed is None:
+            raise OutputInvalid(f"no valid answer to {step.question!r}", raw=raw[-1] if raw else None)
+        index_, holes = parsed
+        answer = holes[0] if step.kind == EXTRACT else step.options[index_]
+        trace.steps.append({"kind": step.kind, "question": step.question,
+                            "answer": answer if step.kind == EXTRACT else labels[index_],
+                            "raw": raw, "options": list(labels)})
+        return answer
+
+
+def _labels(step: Step) -> list[str]:
+    if step.kind == ASK:
+        return ["yes", "no"]
+    return [str(o) for o in step.options]

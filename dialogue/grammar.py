@@ -1,0 +1,166 @@
+"""The grammar of a turn: exactly the serialized forms of its reachable replies.
+
+`serialize` writes a reply as the model must emit it: `GREETING`, or
+`OFFER(item=sword, price=50)`; a slot the model fills from the message (an
+extracted value) is a hole constrained by its regex. `reply_grammar` builds the Lark
+grammar that admits exactly those strings; validation parses model output with it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Sequence
+
+from .backends.base import Constraint, Hole, Piece, _merge
+from .errors import OutputInvalid
+from .reply import Reply
+from .said import Extracted
+
+__all__ = ["ReplyGrammar", "constraint_for", "display", "extracted_in_order", "reply_grammar", "serialize",
+           "value_text"]
+
+
+def value_text(value: Any) -> str:
+    """A slot value as the model reads and writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def serialize(reply: Reply, catalog=None) -> tuple[Piece, ...]:
+    """The model-facing form of `reply`: literal text, with holes for extracted slots.
+
+    Slots follow the catalog's declaration order; the lines of a multi-line reply are
+    joined by " + ".
+    """
+    pieces: list[Piece] = []
+    for n, line in enumerate(reply.lines):
+        if n:
+            pieces.append(" + ")
+        pieces.extend(_line_pieces(line, slot_names(line, catalog)))
+    return _merge(tuple(pieces))
+
+
+def slot_names(line: Reply, catalog=None) -> list[str]:
+    """The slot names of one line in serialization order: the catalog's, then any others."""
+    order = list(catalog[line.id].slots) if catalog is not None and line.id in catalog else []
+    names = [n for n in order if n in line.slots]
+    return names + [n for n in line.slots if n not in names]
+
+
+def _line_pieces(line: Reply, names: list[str]) -> list[Piece]:
+    if not line.slots:
+        return [line.id]
+    pieces: list[Piece] = [f"{line.id}("]
+    for i, name in enumerate(names):
+        pieces.append(f"{', ' if i else ''}{name}=")
+        value = line.slots[name]
+        pieces.append(Hole(value.pattern, value.max_length) if isinstance(value, Extracted)
+                      else value_text(value))
+    pieces.append(")")
+    return pieces
+
+
+def extracted_in_order(reply: Reply, catalog=None) -> list[Extracted]:
+    """The symbolic extracted values of `reply`, in the order its holes are serialized."""
+    out = []
+    for line in reply.lines:
+        out.extend(line.slots[n] for n in slot_names(line, catalog)
+                   if isinstance(line.slots[n], Extracted))
+    return out
+
+
+def constraint_for(replies: Sequence[Reply], catalog=None) -> Constraint:
+    """The constraint admitting exactly `replies` (in their order)."""
+    return Constraint(tuple(serialize(r, catalog) for r in replies))
+
+
+def display(pieces: Sequence[Piece]) -> str:
+    """A serialized reply for people and prompts: holes shown as <regex>."""
+    return "".join(f"<{p.pattern}>" if isinstance(p, Hole) else p for p in pieces)
+
+
+class ReplyGrammar:
+    """A compiled grammar for one constraint; `parse` maps output to one alternative."""
+
+    def __init__(self, constraint: Constraint) -> None:
+        from lark import Lark
+
+        self.constraint = constraint
+        self.has_holes = not constraint.is_choice
+        self.source = lark_source(constraint)
+        parser = "earley" if self.has_holes else "lalr"
+        lexer = "dynamic" if self.has_holes else "contextual"
+        self._lark = Lark(self.source, parser=parser, lexer=lexer, start="start")
+
+    def parse(self, raw: str) -> tuple[int, tuple[str, ...]]:
+        """The index of the alternative `raw` spells, and the text of its holes.
+
+        Raises `OutputInvalid` when `raw` is not exactly one admitted string.
+        """
+        from lark.exceptions import LarkError
+
+        if not isinstance(raw, str):
+            raise OutputInvalid(f"model output is {type(raw).__name__}, not text", raw=None)
+        try:
+            tree = self._lark.parse(raw)
+        except LarkError as exc:
+            raise OutputInvalid(f"output is not one of the {len(self.constraint.alternatives)} "
+                                f"admitted replies ({type(exc).__name__})", raw=raw) from None
+        alt = tree.children[0]
+        index = int(alt.data[1:])
+        holes = tuple(str(tok) for tok in alt.children if getattr(tok, "type", "").startswith("H"))
+        self._check_holes(index, holes, raw)
+        return index, holes
+
+    def _check_holes(self, index: int, holes: tuple[str, ...], raw: str) -> None:
+        import re
+
+        specs = [p for p in self.constraint.alternatives[index] if isinstance(p, Hole)]
+        for spec, text in zip(specs, holes):
+            if len(text) > spec.max_length or re.fullmatch(spec.pattern, text) is None:
+                raise OutputInvalid(f"extracted value does not match /{spec.pattern}/", raw=raw)
+
+
+def lark_source(constraint: Constraint) -> str:
+    """Lark grammar text: `start` is one rule per alternative, holes as regex terminals."""
+    rules, terminals = [], []
+    for i, alt in enumerate(constraint.alternatives):
+        parts = []
+        for j, piece in enumerate(alt):
+            if isinstance(piece, Hole):
+                name = f"H{i}_{j}"
+                terminals.append(f"{name}: /{_regex_literal(piece.pattern)}/")
+                parts.append(name)
+            elif piece:
+                parts.append(_string_literal(piece))
+        rules.append(f"a{i}: " + " ".join(parts))
+    start = "start: " + " | ".join(f"a{i}" for i in range(len(rules)))
+    return "\n".join([start, *rules, *terminals]) + "\n"
+
+
+def _string_literal(text: str) -> str:
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{out}"'
+
+
+def _regex_literal(pattern: str) -> str:
+    return "(?:" + pattern.replace("/", "\\/") + ")"
+
+
+@lru_cache(maxsize=256)
+def reply_grammar(constraint: Constraint) -> ReplyGrammar:
+    """The compiled grammar for `constraint`, cached by the set it admits."""
+    return ReplyGrammar(constraint)
+
+
+def parse_output(constraint: Constraint, raw: str) -> tuple[int, tuple[str, ...]]:
+    return reply_grammar(constraint).parse(raw)
+
+

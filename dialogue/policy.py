@@ -1,0 +1,370 @@
+"""Policies: a state model, a decision function and effects, checked against a catalog."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import DialogueError, Location, PolicyError
+from .reply import Reply
+
+__all__ = ["Policy", "Question", "load_policy"]
+
+Decision = Callable[..., Any]
+Effect = Callable[[BaseModel, Reply], Any]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A `said` question as written in the decision function, found by reading its source."""
+
+    kind: str  # "ask" | "pick" | "extract"
+    text: str
+    examples: Any = ()
+    options: tuple = ()
+    line: int | None = None
+
+
+class Policy:
+    """A policy: persona, state model, one decision function, effects and a catalog.
+
+    Create one at module level in `policies/NAME.py`; `load_policy` loads it by path.
+    """
+
+    def __init__(self, name: str, *, catalog: str | Path, state: type[BaseModel] | None = None,
+                 persona: str = "", sample_states: list[dict] | None = None,
+                 start: str | None = None) -> None:
+        if state is not None and not (isinstance(state, type) and issubclass(state, BaseModel)):
+            raise PolicyError(f"Policy({name!r}, state=...) needs a pydantic model class",
+                              hint="class State(BaseModel): ...; Policy(..., state=State)")
+        caller = sys._getframe(1).f_globals.get("__file__")
+        self.name = name
+        self.file = Path(caller).resolve() if caller else None
+        base = self.file.parent if self.file else Path.cwd()
+        self.catalog_path = (base / catalog).resolve()
+        self.state_model: type[BaseModel] = state or _EmptyState
+        self.persona = persona
+        self.sample_states = list(sample_states or [])
+        self.nodes: dict[str, Decision] = {}
+        self._start = start
+        self.effects: dict[str, Effect] = {}
+        self.module: ModuleType | None = None
+        self.warnings: list[DialogueError] = []
+        self._node_cache: dict[tuple[str, str], Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.name!r} catalog={self.catalog_path.name!r}>"
+
+    def decide(self, fn: Decision) -> Decision:
+        """Decorator: the decision function, `fn(said, state) -> reply(...)`."""
+        return self.node(MAIN)(fn)
+
+    def node(self, name: str) -> Callable[[Decision], Decision]:
+        """Decorator: the decision function of one node of a multi-step flow."""
+        def register(fn: Decision) -> Decision:
+            if name in self.nodes:
+                what = "two @policy.decide functions" if name == MAIN else f"two nodes named {name!r}"
+                raise PolicyError(f"policy {self.name!r} has {what}", location=_where(fn),
+                                  hint="give each node its own name; a policy has one start node")
+            self.nodes[name] = fn
+            return fn
+        return register
+
+    @property
+    def start(self) -> str:
+        """The node every session starts in."""
+        return self._start or next(iter(self.nodes), MAIN)
+
+    @property
+    def decision(self) -> Decision | None:
+        """The start node's decision function."""
+        return self.nodes.get(self.start)
+
+    def decision_of(self, node: str | None = None) -> Decision:
+        """The decision function of `node` (default: the start node)."""
+        name = node or self.start
+        if name not in self.nodes:
+            raise PolicyError(f"policy {self.name!r} has no node {name!r}",
+                              hint=f"nodes: {', '.join(self.nodes) or '(none)'}")
+        return self.nodes[name]
+
+    def effect(self, reply_id: str) -> Callable[[Effect], Effect]:
+        """Decorator: `fn(state, reply)` runs after `reply_id` is chosen, on a copy of the state."""
+        def register(fn: Effect) -> Effect:
+            if reply_id in self.effects:
+                raise PolicyError(f"two effects for {reply_id}", location=_where(fn), entry=reply_id)
+            self.effects[reply_id] = fn
+            return fn
+        return register
+
+    # -- state ---------------------------------------------------------------------
+
+    def new_state(self, data: dict | BaseModel | None = None) -> BaseModel:
+        """A validated state: the model's defaults updated with `data`."""
+        if isinstance(data, self.state_model):
+            return data.model_copy(deep=True)
+        try:
+            return self.state_model.model_validate(dict(data or {}))
+        except ValidationError as exc:
+            raise PolicyError(f"invalid state for policy {self.name!r}: {_pydantic_summary(exc)}",
+                              hint=f"fields of {self.state_model.__name__}: "
+                                   f"{', '.join(self.state_model.model_fields) or '(none)'}") from None
+
+    # -- what goes into prompts and hashes -----------------------------------------
+
+    @cached_property
+    def catalog(self):
+        from .catalog import load_catalog
+
+        return load_catalog(self.catalog_path)
+
+    def source_of(self, node: str | None = None) -> str:
+        """A node's decision function source, as the model reads it."""
+        return self._cached("source", node, lambda fn: _source(fn))
+
+    def constants_of(self, node: str | None = None) -> dict[str, Any]:
+        """Module-level data the node's decision function reads (dicts, lists, numbers, text)."""
+        return self._cached("constants", node, _constants)
+
+    def questions_of(self, node: str | None = None) -> tuple[Question, ...]:
+        """Every `said` question written in the node's decision function, in source order."""
+        return self._cached("questions", node, lambda fn: tuple(_find_questions(fn)))
+
+    @property
+    def source(self) -> str:
+        return self.source_of()
+
+    @property
+    def constants(self) -> dict[str, Any]:
+        return self.constants_of()
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        return tuple(q for node in self.nodes for q in self.questions_of(node))
+
+    def _cached(self, what: str, node: str | None, compute: Callable[[Decision], Any]) -> Any:
+        key = (what, node or self.start)
+        if key not in self._node_cache:
+            self._node_cache[key] = compute(self.decision_of(node))
+        return self._node_cache[key]
+
+    @cached_property
+    def module_source(self) -> str:
+        return self.file.read_text(encoding="utf-8") if self.file and self.file.exists() else ""
+
+    @cached_property
+    def hash(self) -> str:
+        """SHA-256 of the policy module's source."""
+        return hashlib.sha256(self.module_source.encode()).hexdigest()
+
+    def check(self) -> list[DialogueError]:
+        """Errors and warnings of this policy against its catalog (see `dialogue.checks`)."""
+        from .checks import check_policy
+
+        return check_policy(self)
+
+
+class _EmptyState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def load_policy(path: str | Path, *, check: bool = True) -> Policy:
+    """Load a policy by path and, by default, check it against its catalog.
+
+    `path` is a Python module defining `policy = Policy(...)`, or a conversation tree
+    (`NAME.tree.toml`). Raises `PolicyError` (or `CatalogError`) with file and line when
+    anything is wrong; warnings are kept on `policy.warnings`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f"no policy file at {path}",
+                          hint="pass the path of a policies/NAME.py or NAME.tree.toml file")
+    if path.name.endswith(".tree.toml"):
+        from .tree import load_tree
+
+        policy = load_tree(path)
+    else:
+        policy = _policy_of_module(path)
+    if check:
+        problems = policy.check()
+        errors = [p for p in problems if getattr(p, "kind", "error") == "error"]
+        policy.warnings = [p for p in problems if getattr(p, "kind", "error") != "error"]
+        if errors:
+            raise errors[0] if len(errors) == 1 else _combined(errors)
+    return policy
+
+
+def _policy_of_module(path: Path) -> Policy:
+    module = _import_module(path)
+    policy = getattr(module, "policy", None)
+    if not isinstance(policy, Policy):
+        raise PolicyError(f"{path} defines no `policy = Policy(...)` at module level",
+                          location=Location(str(path)),
+                          hint="add: policy = Policy('name', catalog='../catalogs/name.toml', ...)")
+    policy.module = module
+    policy.file = path.resolve()
+    if not policy.nodes:
+        raise PolicyError(f"policy {policy.name!r} has no decision function",
+                          location=Location(str(path)), hint="decorate one function with @policy.decide")
+    if policy._start is not None and policy._start not in policy.nodes:
+        raise PolicyError(f"policy {policy.name!r} starts at node {policy._start!r}, which does not exist",
+                          location=Location(str(path)), hint=f"nodes: {', '.join(policy.nodes)}")
+    return policy
+
+
+def _combined(errors: list[DialogueError]) -> PolicyError:
+    first = errors[0]
+    err = PolicyError(f"{len(errors)} errors; the first: {getattr(first, 'message', first)}",
+                      location=getattr(first, "location", None), entry=getattr(first, "entry", None),
+                      hint=getattr(first, "hint", None))
+    err.errors = errors
+    err.args = ("\n".join(str(e) for e in errors),)
+    return err
+
+
+def _import_module(path: Path) -> ModuleType:
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    name = f"dialogue_policy_{path.stem.replace('.', '_')}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise PolicyError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except DialogueError:
+        sys.modules.pop(name, None)
+        raise
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        loc = Location(str(path), exc.lineno, exc.offset, exc.text)
+        raise PolicyError(f"syntax error: {exc.msg}", location=loc) from None
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise PolicyError(f"importing the policy raised {type(exc).__name__}: {exc}",
+                          location=location_in(exc, path)) from exc
+    return module
+
+
+def location_in(exc: BaseException, path: Path | str | None) -> Location | None:
+    """The innermost traceback frame of `exc` that lies in `path`, as a Location."""
+    if path is None:
+        return None
+    target = str(Path(path).resolve())
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if str(Path(frame.filename).resolve()) == target:
+            found = frame
+    if found is None:
+        return Location(str(path))
+    return Location(str(path), found.lineno, (found.colno or 0) + 1 if found.colno is not None else None,
+                    found.line)
+
+
+def _where(fn: Callable) -> Location | None:
+    code = getattr(fn, "__code__", None)
+    return Location(code.co_filename, code.co_firstlineno) if code else None
+
+
+def _pydantic_summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'state'}: {e['msg']}" for e in exc.errors())
+
+
+def _is_data(value: Any) -> bool:
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(_is_data(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_data(k) and _is_data(v) for k, v in value.items())
+    return False
+
+
+def _global_names(fn: Callable) -> list[str]:
+    """Global names the function (and its nested code) reads, in first-use order."""
+    seen: dict[str, None] = {}
+    stack = [fn.__code__]
+    while stack:
+        code = stack.pop()
+        for name in code.co_names:
+            seen.setdefault(name)
+        stack.extend(c for c in code.co_consts if inspect.iscode(c))
+    return list(seen)
+
+
+MAIN = "main"
+
+
+def _source(fn: Callable) -> str:
+    generated = getattr(fn, "__dialogue_source__", None)
+    return generated if generated is not None else inspect.cleandoc(inspect.getsource(fn))
+
+
+def _constants(fn: Callable) -> dict[str, Any]:
+    module_globals = fn.__globals__
+    return {n: module_globals[n] for n in _global_names(fn)
+            if n in module_globals and _is_data(module_globals[n])}
+
+
+def _find_questions(fn: Callable) -> list[Question]:
+    source = _source(fn)
+    first_line = getattr(fn, "__dialogue_first_line__", fn.__code__.co_firstlineno)
+    said_name = next(iter(inspect.signature(fn).parameters), "said")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        kind = _said_call_kind(node, said_name)
+        if kind is None or not node.args or not isinstance(node.args[0], ast.Constant):
+            continue
+        text = node.args[0].value
+        if not isinstance(text, str):
+            continue
+        examples = _literal(_keyword(node, "examples"), fn.__globals__)
+        options = _literal(node.args[1], fn.__globals__) if kind == "pick" and len(node.args) > 1 else ()
+        found.append(Question(kind, text, examples or (), tuple(options or ()),
+                              first_line + node.lineno - 1))
+    found.sort(key=lambda q: q.line or 0)
+    return found
+
+
+def _said_call_kind(node: ast.AST, said_name: str) -> str | None:
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if isinstance(func, ast.Name) and func.id == said_name:
+        return "ask"
+    if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id == said_name and func.attr in ("pick", "extract")):
+        return func.attr
+    return None
+
+
+def _keyword(node: ast.Call, name: str) -> ast.AST | None:
+    return next((k.value for k in node.keywords if k.arg == name), None)
+
+
+def _literal(node: ast.AST | None, namespace: dict) -> Any:
+    """The value of a literal or of a module constant (or `list(CONST)`), else None."""
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        pass
+    if isinstance(node, ast.Name) and _is_data(namespace.get(node.id)):
+        return namespace[node.id]
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in ("list", "tuple", "sorted") and len(node.args) == 1):
+        inner = _literal(node.args[0], namespace)
+        return list(inner) if inner is not None else None
+    return None

@@ -1,0 +1,127 @@
+"""A refund SOP for an online store: identity check, order number, eligibility, escalation.
+
+Every line a customer can see is in catalogs/refunds.toml. The decision function is the
+SOP; effects are where a real deployment calls the account and order systems.
+"""
+
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from dialogue import Policy, reply
+
+
+class Case(BaseModel):
+    """One customer's refund case. The order fields come from the order system."""
+
+    customer_id: str = "C-10442"
+    verified: bool = False
+    failed_checks: int = 0
+    order_number: str | None = None
+    order_total: Decimal = Decimal("89.90")
+    days_since_purchase: int = 12
+    refunds_last_90_days: int = 0
+    refund_issued: bool = False
+    refund_amount: Decimal = Decimal("0.00")
+    escalated: bool = False
+
+
+policy = Policy("refunds", catalog="../catalogs/refunds.toml", state=Case,
+                persona="the refunds assistant of Larkspur, an online homeware store",
+                sample_states=[
+                    {"verified": True},
+                    {"verified": True, "order_number": "KT-482913"},
+                    {"verified": True, "order_number": "KT-482913", "order_total": "640.00"},
+                    {"verified": True, "order_number": "KT-482913", "days_since_purchase": 45},
+                    {"failed_checks": 1}, {"failed_checks": 3},
+                    {"refund_issued": True, "refund_amount": "89.90"},
+                ])
+
+REFUND_WINDOW_DAYS = 30
+AUTO_REFUND_LIMIT = 250  # larger refunds need a specialist's approval
+PARTIAL_REFUND_PERCENT = 50  # for used or worn items
+REVIEW_AFTER_REFUNDS = 3  # refunds in the last 90 days that trigger an account review
+MAX_FAILED_CHECKS = 3
+ZIP_CODE = r"[0-9]{5}"
+ORDER_NUMBER = r"[A-Z]{2}-[0-9]{6}"
+
+
+@policy.decide
+def decide(said, state):
+    if said("the customer says goodbye or needs nothing else", examples=["that's all, thanks", "bye", "ok cheers"]):
+        return reply("GOODBYE")
+    if said("the customer complains about our service or asks for a manager",
+            examples=["this is ridiculous, I want to complain", "let me speak to your manager"]):
+        return reply("COMPLAINT_LOGGED")
+    if state.refund_issued:
+        return reply("REFUND_STATUS", amount=state.refund_amount)
+    if not state.verified:
+        if state.failed_checks >= MAX_FAILED_CHECKS:
+            return reply("VERIFY_LOCKED")
+        if said("the customer gives a ZIP code", examples=["94107", "my zip is 10001", "it's 60614"]):
+            return reply("CHECK_ZIP", zip=said.extract("the ZIP code", ZIP_CODE, examples=["zip 94107"]))
+        if state.failed_checks:
+            return reply("ZIP_MISMATCH")
+        if said("the customer wants a refund or to return an item",
+                examples=["I want my money back", "can I return these boots?", "refund please"]):
+            return reply("ASK_ZIP")
+        if said("the customer greets us or asks what we can do", examples=["hi", "hello, can you help me?"]):
+            return reply("WELCOME")
+        return reply("FALLBACK")
+    if state.order_number is None:
+        if said("the customer gives an order number", examples=["KT-482913", "order AB-102938"]):
+            order = said.extract("the order number", ORDER_NUMBER, examples=["it's KT-482913"])
+            return reply("ORDER_FOUND", order=order)
+        return reply("ASK_ORDER")
+    if state.days_since_purchase > REFUND_WINDOW_DAYS:
+        return reply("OUTSIDE_WINDOW", order=state.order_number, days=REFUND_WINDOW_DAYS)
+    if state.refunds_last_90_days >= REVIEW_AFTER_REFUNDS:
+        return reply("ACCOUNT_REVIEW")
+    if said("the customer bought the item to resell it", examples=["I resell them online", "bought ten to flip"]):
+        return reply("ACCOUNT_REVIEW")
+    if said("the customer wants the money paid to a different card, account or gift card",
+            examples=["can you send it to my other card?", "store credit instead"]):
+        return reply("ORIGINAL_METHOD_ONLY")
+    if said("the customer has used or worn the item", examples=["I wore them twice", "used it for a week"]):
+        amount = round(state.order_total * PARTIAL_REFUND_PERCENT / 100, 2)
+        if amount > AUTO_REFUND_LIMIT:
+            return reply("NEEDS_APPROVAL", amount=amount)
+        return reply("PARTIAL_REFUND", amount=amount, order=state.order_number)
+    if not said("the item is unused, or arrived damaged or faulty",
+                examples=["still in the box", "never worn, wrong size", "it arrived cracked"]):
+        return reply("ASK_CONDITION")
+    if state.order_total > AUTO_REFUND_LIMIT:
+        return reply("NEEDS_APPROVAL", amount=state.order_total)
+    return reply("REFUND_ISSUED", amount=state.order_total, order=state.order_number)
+
+
+# The account system, stubbed: the billing ZIP code on file. Never part of the state, so the
+# model never sees it and cannot copy it into an answer.
+ZIP_ON_FILE = {"C-10442": "94107"}
+
+
+@policy.effect("CHECK_ZIP")
+def check_zip(state, r):
+    if ZIP_ON_FILE.get(state.customer_id) == r.slots["zip"]:
+        state.verified = True
+    else:
+        state.failed_checks += 1
+
+
+@policy.effect("ORDER_FOUND")
+def note_order(state, r):
+    state.order_number = r.slots["order"]  # a deployment loads the order's total and date here
+
+
+@policy.effect("REFUND_ISSUED")
+@policy.effect("PARTIAL_REFUND")
+def refunded(state, r):
+    state.refund_issued = True
+    state.refund_amount = r.slots["amount"]
+    state.refunds_last_90_days += 1
+
+
+@policy.effect("NEEDS_APPROVAL")
+@policy.effect("ACCOUNT_REVIEW")
+def escalate(state, r):
+    state.escalated = True  # the case goes to the specialist queue
