@@ -1,8 +1,4 @@
-"""Hilda, the blacksmith of a mountain village: a game NPC with gold, items, a quest and a temper.
-
-Every line is in catalogs/blacksmith.toml, in English and German. Game rules are code:
-an offer is reachable only when the player can pay for it.
-"""
+"""Hilda, a village blacksmith: a game NPC whose lines are in catalogs/blacksmith.toml (en, de)."""
 
 from typing import Literal
 
@@ -27,8 +23,7 @@ policy = Policy("blacksmith", catalog="../catalogs/blacksmith.toml", state=Playe
                 sample_states=[
                     {"gold": 0}, {"reputation": -4}, {"quest": "active"}, {"offer": "nails", "offer_price": 2},
                     {"gold": 60, "reputation": 3, "offer": "sword", "offer_price": 50, "quest": "active",
-                     "inventory": ["iron ore", "iron ore", "iron ore", "wolf pelt", "bandit axe"]},
-                ])
+                     "inventory": ["iron ore", "iron ore", "iron ore", "wolf pelt", "bandit axe"]}])
 
 PRICES = {"sword": 50, "shield": 30, "dagger": 15, "nails": 2}
 LOOT_PRICES = {"iron ore": 5, "bandit axe": 12, "wolf pelt": 3}
@@ -85,13 +80,9 @@ def decide(said, state):
 
 
 @policy.effect("OFFER")
-def offered(state, r):
-    state.offer, state.offer_price = r.slots["item"], int(r.slots["price"])
-
-
 @policy.effect("DISCOUNT")
-def discounted(state, r):
-    state.offer_price = int(r.slots["price"])
+def priced(state, r):
+    state.offer, state.offer_price = r.slots["item"], int(r.slots["price"])
 
 
 @policy.effect("SOLD")

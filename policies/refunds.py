@@ -1,8 +1,4 @@
-"""A refund SOP for an online store: identity check, order number, eligibility, escalation.
-
-Every line a customer can see is in catalogs/refunds.toml. The decision function is the
-SOP; effects are where a real deployment calls the account and order systems.
-"""
+"""A refund SOP for an online store; every line a customer sees is in catalogs/refunds.toml."""
 
 from decimal import Decimal
 
@@ -29,13 +25,11 @@ class Case(BaseModel):
 policy = Policy("refunds", catalog="../catalogs/refunds.toml", state=Case,
                 persona="the refunds assistant of Larkspur, an online homeware store",
                 sample_states=[
-                    {"verified": True},
+                    {"failed_checks": 1}, {"failed_checks": 3}, {"verified": True},
                     {"verified": True, "order_number": "KT-482913"},
                     {"verified": True, "order_number": "KT-482913", "order_total": "640.00"},
                     {"verified": True, "order_number": "KT-482913", "days_since_purchase": 45},
-                    {"failed_checks": 1}, {"failed_checks": 3},
-                    {"refund_issued": True, "refund_amount": "89.90"},
-                ])
+                    {"refund_issued": True, "refund_amount": "89.90"}])
 
 REFUND_WINDOW_DAYS = 30
 AUTO_REFUND_LIMIT = 250  # larger refunds need a specialist's approval
@@ -95,8 +89,7 @@ def decide(said, state):
     return reply("REFUND_ISSUED", amount=state.order_total, order=state.order_number)
 
 
-# The account system, stubbed: the billing ZIP code on file. Never part of the state, so the
-# model never sees it and cannot copy it into an answer.
+# The account system, stubbed. Kept out of the state, so the model never sees the ZIP on file.
 ZIP_ON_FILE = {"C-10442": "94107"}
 
 

@@ -11,17 +11,26 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import chat, lint, tree
-
     parser = argparse.ArgumentParser(
         prog="dialogue",
         description="A language model understands whatever people type; it answers only "
                     "with approved lines from a response catalog.")
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (lint, tree, chat):
+    for module in _command_modules():
         module.add(commands)
     return parser
+
+
+def _command_modules() -> list:
+    """Every module of this package with an `add(commands)` function, by its `ORDER`."""
+    import importlib
+    import pkgutil
+
+    modules = [importlib.import_module(f"{__name__}.{info.name}")
+               for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")]
+    modules = [m for m in modules if callable(getattr(m, "add", None))]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
 
 
 def main(argv: list[str] | None = None) -> int:

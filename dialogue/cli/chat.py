@@ -13,6 +13,9 @@ from ..errors import RunError
 from .tree import parse_state
 
 
+ORDER = 30
+
+
 def add(commands) -> None:
     p = commands.add_parser("chat", help="talk to a policy in the terminal",
                             description="An interactive conversation with a policy. Every reply is "

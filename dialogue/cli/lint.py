@@ -8,6 +8,9 @@ from pathlib import Path
 from ..errors import AuthorError, DialogueError
 
 
+ORDER = 10
+
+
 def add(commands) -> None:
     p = commands.add_parser("lint", help="check catalogs and policies for errors and warnings",
                             description="Check catalog (.toml) and policy (.py) files. Prints each "

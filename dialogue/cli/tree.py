@@ -8,6 +8,9 @@ import json
 from ..errors import PolicyError
 
 
+ORDER = 20
+
+
 def add(commands) -> None:
     p = commands.add_parser("tree", help="show a policy's nodes and decision trees for a state",
                             description="Explore each node's decision function for one state and print "

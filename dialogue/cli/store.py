@@ -1,0 +1,148 @@
+"""`dialogue sessions`, `log`, `export` and `audit verify`: read a session store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DB = "dialogue.db"
+
+
+ORDER = 60
+
+
+def add(commands) -> None:
+    s = commands.add_parser("sessions", help="list the sessions in a store",
+                            description="List every session in a store, most recently active first: "
+                                        "id, policy, turns, last activity and whether it ended.")
+    _db_option(s)
+    s.set_defaults(run=run_sessions)
+
+    lg = commands.add_parser("log", help="show a session's transcript",
+                             description="Show a session as a readable transcript: each message, the "
+                                         "reply id, the text sent, fallback flags and latency.")
+    lg.add_argument("session", metavar="SESSION", help="the session id (see `dialogue sessions`)")
+    _db_option(lg)
+    lg.set_defaults(run=run_log)
+
+    ex = commands.add_parser("export", help="export a session's turns as JSON lines",
+                             description="Write one JSON object per turn to stdout: message, reachable "
+                                         "replies, raw model output, reply, text, state after, versions "
+                                         "and the turn's audit hash.")
+    ex.add_argument("session", metavar="SESSION", help="the session id (see `dialogue sessions`)")
+    ex.add_argument("--format", choices=["jsonl"], default="jsonl", help="output format (default: jsonl)")
+    _db_option(ex)
+    ex.set_defaults(run=run_export)
+
+    _add_audit(commands)
+
+
+def _add_audit(commands) -> None:
+    a = commands.add_parser("audit", help="check the hash-chained audit log",
+                            description="Commands on the audit chain: one row per turn, each holding "
+                                        "the turn's canonical JSON and the hash of the row before.")
+    actions = a.add_subparsers(dest="audit_command", metavar="ACTION")
+    v = actions.add_parser("verify", help="walk the audit chain and check every turn against it",
+                           description="Walk the audit chain and check every stored turn, state and "
+                                       "version against it. Exit 0 and the count when intact; exit 1 "
+                                       "and the first bad sequence number when a row was edited, "
+                                       "deleted or inserted.")
+    _db_option(v)
+    v.set_defaults(run=run_verify)
+    a.set_defaults(run=lambda args: _usage(a))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _db_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="FILE",
+                   help=f"the session store (default: $DIALOGUE_DB, else {DEFAULT_DB} in this folder)")
+
+
+def open_store(args: argparse.Namespace):
+    """The store named by --db, $DIALOGUE_DB or ./dialogue.db; never created, read-only if need be."""
+    from ..store import Store
+
+    path = Path(args.db or os.environ.get("DIALOGUE_DB") or DEFAULT_DB)
+    return Store(path, create=False, readonly=None)
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        rows = store.sessions()
+        if not rows:
+            print(f"no sessions in {store.path}")
+            return 0
+    table = [["ID", "POLICY", "TURNS", "LAST ACTIVITY", "ENDED"]]
+    table += [[r["id"], f"{r['policy']} {r['policy_hash'][:8]}", str(r["turns"]),
+               _when(r["last_activity"]), "yes" if r["ended"] else "no"] for r in rows]
+    print(_columns(table, right={2}))
+    return 0
+
+
+def run_log(args: argparse.Namespace) -> int:
+    from ..errors import SessionError
+
+    with open_store(args) as store:
+        session = store.load_session(args.session)
+        if session is None:
+            raise SessionError(f"no session {args.session!r} in {store.path}; see `dialogue sessions`")
+    print(f"session {session.id}  policy {session.policy_name} {session.policy_hash[:8]}  "
+          f"catalog {session.catalog_hash[:8]}  {session.locale}  {session.mode}  "
+          f"{len(session.turns)} turn{'s' * (len(session.turns) != 1)}{', ended' if session.ended else ''}")
+    versions = None
+    for turn in session.turns:
+        if versions is not None and versions != (turn.policy_hash, turn.catalog_hash):
+            print(f"  -- now on policy {turn.policy_hash[:8]}, catalog {turn.catalog_hash[:8]} --")
+        versions = (turn.policy_hash, turn.catalog_hash)
+        print(_format_turn(turn))
+    return 0
+
+
+def _format_turn(turn) -> str:
+    ms = 1000 * turn.timings.get("total_s", 0.0)
+    head = f"#{turn.index:<3} {_when(turn.created_at)}  {turn.reply_id}  {ms:.0f} ms"
+    if turn.retries:
+        head += f"  retries {turn.retries}"
+    lines = [head, f"     you: {turn.message}"]
+    lines += [f"     {'bot:' if i == 0 else '    '} {text}" for i, text in enumerate(turn.text.splitlines() or [""])]
+    if turn.fallback:
+        lines.append(f"     FALLBACK: {turn.fallback_reason or 'no reason recorded'}")
+    return "\n".join(lines)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        turns = store.export(args.session)
+    for turn in turns:
+        sys.stdout.write(json.dumps(turn, ensure_ascii=False, sort_keys=True) + "\n")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        result = store.verify()
+    if result.ok:
+        head = f"; head {result.head}" if result.head else ""
+        print(f"audit chain intact: {result.count} turn{'s' * (result.count != 1)} verified{head}")
+        return 0
+    print(f"audit chain broken at sequence {result.first_bad}: {result.reason} "
+          f"({result.count} row{'s' * (result.count != 1)} before it verified)")
+    return 1
+
+
+def _when(iso: str | None) -> str:
+    """An ISO timestamp to the second, as `2026-05-09 07:35:25` (the store writes UTC)."""
+    return iso[:19].replace("T", " ") if iso else "-"
+
+
+def _columns(rows: list[list[str]], right: set[int] = frozenset()) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows)

@@ -1,0 +1,682 @@
+"""Sessions, turns, state snapshots, versions and a hash-chained audit log in one SQLite file.
+
+A turn is one transaction: its row, the state after it, the session's counters and its
+audit row commit together or not at all. Audit rows form one chain across all sessions:
+row N holds the turn's canonical JSON, the hash of row N-1 and SHA-256(prev_hash + body).
+Appends take the write lock first (`BEGIN IMMEDIATE`), so two writers never share a
+sequence number. The file is in WAL mode with a 10 s busy timeout, so several processes
+can serve sessions from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import SessionError, StoreError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+__all__ = ["SCHEMA_VERSION", "SessionRecord", "Store", "TurnRecord", "VerifyResult", "canonical_json"]
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 10.0
+GENESIS = "0" * 64  # the "previous hash" of audit row 1
+
+
+@dataclass(kw_only=True)
+class TurnRecord:
+    """One turn as stored: what came in, what was allowed, what the model chose, what was sent."""
+
+    session_id: str
+    index: int  # turn number within the session, from 0
+    message: str
+    reply_id: str
+    text: str
+    locale: str
+    mode: str
+    policy_hash: str
+    catalog_hash: str
+    slots: dict = field(default_factory=dict)
+    reachable: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    retries: int = 0
+    fallback: bool = False
+    fallback_reason: str | None = None
+    backend: str = ""
+    model: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    created_at: str = ""  # ISO 8601, UTC; set by the store when empty
+    trace: dict = field(default_factory=dict)
+    node: str = ""  # the node the turn ran in
+    seq: int | None = None  # the audit sequence number, set when read back
+
+
+@dataclass
+class SessionRecord:
+    """A stored session: its versions, latest state snapshot and turns, oldest first."""
+
+    id: str
+    policy_name: str
+    policy_hash: str
+    catalog_hash: str
+    state: dict
+    locale: str
+    mode: str
+    ended: bool
+    node: str | None
+    turns: list[TurnRecord]
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of walking the audit chain; `head` is the last row's hash, to keep elsewhere."""
+
+    ok: bool
+    count: int
+    first_bad: int | None = None
+    reason: str | None = None
+    head: str | None = None
+
+
+# -- how a turn maps onto the turns table: (field in the audit JSON, column, kind) ----------
+
+_TURN_COLUMNS = (
+    ("session_id", "session_id", "text"), ("index", "turn", "int"), ("node", "node", "text"),
+    ("message", "message", "text"), ("reply_id", "reply_id", "text"), ("slots", "slots", "json"),
+    ("text", "text", "text"), ("locale", "locale", "text"), ("mode", "mode", "text"),
+    ("reachable", "reachable", "json"), ("raw", "raw", "json"), ("retries", "retries", "int"),
+    ("fallback", "fallback", "bool"), ("fallback_reason", "fallback_reason", "text"),
+    ("backend", "backend", "text"), ("model", "model", "text"), ("timings", "timings", "json"),
+    ("policy_hash", "policy_hash", "text"), ("catalog_hash", "catalog_hash", "text"),
+    ("created_at", "created_at", "text"), ("trace", "trace", "json"),
+)
+
+
+class Store:
+    """One SQLite file of sessions and their audited turns; safe to share between threads.
+
+    `store_messages=False` keeps "sha256:<hex>" of the per-store salt and the message
+    instead of its text; `redact` (str -> str) masks the message before anything is kept.
+    `readonly=None` opens read-write when the file allows it, read-only otherwise.
+    `durable=False` trades the last commits on power loss (never on a crash) for speed.
+    """
+
+    def __init__(self, path: str | Path, *, store_messages: bool = True,
+                 redact: Callable[[str], str] | None = None, create: bool = True,
+                 readonly: bool | None = False, durable: bool = True) -> None:
+        self.path = Path(path)
+        self.store_messages = store_messages
+        self.redact = redact
+        self.durable = durable
+        self._lock = threading.RLock()
+        self._check_path(create and readonly is not True)
+        try:
+            self._open(readonly=bool(readonly))
+        except _ReadOnlyFile:
+            if readonly is not None:
+                raise
+            self._open(readonly=True)
+        self.readonly = self._readonly
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _check_path(self, may_create: bool) -> None:
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a session store; name a file")
+        if not self.path.exists() and not may_create:
+            raise StoreError(f"{self.path}: no such file; pass --db FILE or set DIALOGUE_DB")
+        if not self.path.exists() and not self.path.parent.is_dir():
+            raise StoreError(f"{self.path}: the folder {self.path.parent} does not exist; create it first")
+
+    def _open(self, readonly: bool) -> None:
+        from sqlite_utils import Database  # imported here: `import dialogue.store` stays fast
+
+        self._readonly = readonly
+        target = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
+        try:
+            self._conn = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S,
+                                         isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path, "opening") from exc
+        self.db = Database(self._conn, recursive_triggers=False, execute_plugins=False)
+        try:
+            with self._guard("opening"):
+                self._prepare()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        self._execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self._execute("PRAGMA foreign_keys = ON")
+        if self._readonly:
+            self._execute("PRAGMA query_only = ON")
+        else:
+            self._execute("PRAGMA journal_mode = WAL")
+            self._execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
+        version = self._schema_version()
+        if version < SCHEMA_VERSION:
+            self._upgrade(version)
+        if not self._readonly:
+            self._check_writable()
+        self._salt = self._meta("salt")
+
+    def _schema_version(self) -> int:
+        """The file's schema version (0 for an empty file); refuses other and newer files."""
+        tables = set(self.db.table_names())
+        if not tables:
+            return 0
+        if "schema_version" not in tables:
+            raise StoreError(f"{self.path} is an SQLite file but not a dialogue session store "
+                             "(it has no schema_version table); name another file")
+        version = self._execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, newer than this dialogue "
+                             f"reads ({SCHEMA_VERSION}); upgrade dialogue to open it")
+        return version
+
+    def _upgrade(self, version: int) -> None:
+        if self._readonly and version == 0:
+            raise StoreError(f"{self.path} is empty, not a session store yet; open it once with write access")
+        if self._readonly:
+            raise StoreError(f"{self.path} has schema version {version} and must be upgraded to "
+                             f"{SCHEMA_VERSION}, but it is read-only; open it once with write access")
+        with self._transaction():
+            version = self._schema_version()  # another process may have upgraded it meanwhile
+            for number, migrate in MIGRATIONS[version:]:
+                migrate(self.db)
+                self._execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                              (number, _now()))
+
+    def _check_writable(self) -> None:
+        """Fail at open, not at the first turn, when the file cannot be written."""
+        with self._transaction():
+            self._execute("UPDATE meta SET value = value WHERE key = 'salt'")
+
+    # -- the plumbing: errors, transactions, rows -----------------------------------------
+
+    @contextmanager
+    def _guard(self, doing: str) -> Iterator[None]:
+        """Turn sqlite errors into a StoreError that names the file and what to do."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path, doing) from exc
+        except UnicodeEncodeError as exc:
+            raise StoreError(f"{self.path}: {doing} failed: text that is not valid Unicode ({exc})") from exc
+
+    @contextmanager
+    def _transaction(self, immediate: bool = True) -> Iterator[None]:
+        """A write (`BEGIN IMMEDIATE`: take the write lock first) or a consistent read."""
+        self._execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield
+            self._execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        if self._readonly:
+            raise StoreError(f"{self.path} is open read-only; {doing} needs write access")
+        with self._lock, self._guard(doing), self._transaction():
+            yield
+
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[None]:
+        with self._lock, self._guard(doing), self._transaction(immediate=False):
+            yield
+
+    def _execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[dict]:
+        cursor = self._execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def _row(self, sql: str, params: tuple = ()) -> dict | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _meta(self, key: str) -> str | None:
+        row = self._execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        """Close the file; WAL content is checkpointed when the last connection goes."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {str(self.path)!r}{' read-only' if self.readonly else ''}>"
+
+    # -- versions and sessions ---------------------------------------------------------
+
+    def save_versions(self, policy_name: str, policy_hash: str, policy_source: str,
+                      catalog_id: str, catalog_hash: str, catalog_text: str) -> None:
+        """Keep a policy's source and a catalog's text under their hashes (idempotent)."""
+        now = _now()
+        with self._writing("saving policy and catalog versions"):
+            self._execute("INSERT OR IGNORE INTO policies (hash, name, source, source_sha256, first_seen) "
+                          "VALUES (?, ?, ?, ?, ?)",
+                          (policy_hash, policy_name, policy_source, _sha256(policy_source), now))
+            self._execute("INSERT OR IGNORE INTO catalogs (hash, catalog_id, text, text_sha256, first_seen) "
+                          "VALUES (?, ?, ?, ?, ?)",
+                          (catalog_hash, catalog_id, catalog_text, _sha256(catalog_text), now))
+
+    def create_session(self, session_id: str, *, policy_name: str, policy_hash: str, catalog_hash: str,
+                       state: dict, locale: str, mode: str, node: str | None = None) -> None:
+        """A new session with its initial state snapshot (turn 0); SessionError if the id exists."""
+        state_json, now = _json(state, f"the state of session {session_id!r}"), _now()
+        with self._writing(f"creating session {session_id!r}"):
+            if self._session_row(session_id) is not None:
+                raise SessionError(f"session {session_id!r} exists already in {self.path}; "
+                                   "resume it or choose another id")
+            self._require_versions(policy_hash, catalog_hash)
+            self._execute("INSERT INTO sessions (id, policy_name, policy_hash, catalog_hash, locale, mode, "
+                          "node, ended, turns, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)",
+                          (session_id, policy_name, policy_hash, catalog_hash, locale, mode, node, now, now))
+            self._execute("INSERT INTO states (session_id, turn, state, node, ended, seq, created_at) "
+                          "VALUES (?, 0, ?, ?, 0, NULL, ?)", (session_id, state_json, node, now))
+
+    def load_session(self, session_id: str) -> SessionRecord | None:
+        """A session with its latest state and all its turns, or None when the id is unknown."""
+        with self._reading(f"loading session {session_id!r}"):
+            row = self._session_row(session_id)
+            if row is None:
+                return None
+            state = self._row("SELECT state, node FROM states WHERE session_id = ? "
+                              "ORDER BY turn DESC LIMIT 1", (session_id,))
+            turns = self._rows("SELECT * FROM turns WHERE session_id = ? ORDER BY turn", (session_id,))
+        return SessionRecord(
+            id=row["id"], policy_name=row["policy_name"], policy_hash=row["policy_hash"],
+            catalog_hash=row["catalog_hash"], state=json.loads(state["state"]) if state else {},
+            locale=row["locale"], mode=row["mode"], ended=bool(row["ended"]), node=row["node"],
+            turns=[_turn_record(t) for t in turns], created_at=row["created_at"],
+            updated_at=row["updated_at"])
+
+    def update_versions(self, session_id: str, policy_hash: str, catalog_hash: str) -> None:
+        """Move a session onto another policy and catalog version (saved before)."""
+        with self._writing(f"updating the versions of session {session_id!r}"):
+            if self._session_row(session_id) is None:
+                raise SessionError(f"no session {session_id!r} in {self.path}")
+            self._require_versions(policy_hash, catalog_hash)
+            self._execute("UPDATE sessions SET policy_hash = ?, catalog_hash = ?, updated_at = ? WHERE id = ?",
+                          (policy_hash, catalog_hash, _now(), session_id))
+
+    def sessions(self) -> list[dict]:
+        """Every session, most recently active first: id, policy, hashes, turns, activity, ended."""
+        with self._reading("listing sessions"):
+            rows = self._rows("SELECT id, policy_name AS policy, policy_hash, catalog_hash, turns, "
+                              "updated_at AS last_activity, ended, created_at, locale, mode "
+                              "FROM sessions ORDER BY updated_at DESC, id")
+        return [row | {"ended": bool(row["ended"])} for row in rows]
+
+    def _session_row(self, session_id: str) -> dict | None:
+        return self._row("SELECT * FROM sessions WHERE id = ?", (session_id,))
+
+    def _require_versions(self, policy_hash: str, catalog_hash: str) -> None:
+        for table, what, value in (("policies", "policy", policy_hash), ("catalogs", "catalog", catalog_hash)):
+            if self._execute(f"SELECT 1 FROM {table} WHERE hash = ?", (value,)).fetchone() is None:
+                raise StoreError(f"{self.path} has no {what} version {value}; "
+                                 "call save_versions() with it first")
+
+    # -- turns ---------------------------------------------------------------------------
+
+    def message_digest(self, message: str) -> str:
+        """What `store_messages=False` keeps of a message: "sha256:" + hex(salt + message)."""
+        return "sha256:" + _sha256(self._salt + message)
+
+    def _stored_message(self, message: str) -> str:
+        if self.redact is not None:
+            message = self._redacted(message)
+        return message if self.store_messages else self.message_digest(message)
+
+    def _redacted(self, message: str) -> str:
+        try:
+            redacted = self.redact(message)
+        except Exception as exc:
+            raise StoreError(f"the redaction hook raised {type(exc).__name__}: {exc}; the turn was not "
+                             "stored") from exc
+        if not isinstance(redacted, str):
+            raise StoreError(f"the redaction hook returned {type(redacted).__name__}, not text; "
+                             "the turn was not stored")
+        return redacted
+
+    def record_turn(self, record: TurnRecord, new_state: dict, *, ended: bool = False,
+                    node: str | None = None) -> int:
+        """Store a turn, the state after it and its audit row in one transaction; returns its seq.
+
+        `node` is the session's node after the turn (None: unchanged).
+        """
+        doc = _turn_doc(record, self._stored_message(record.message), new_state, ended, node)
+        with self._writing(f"recording turn {record.index} of session {record.session_id!r}"):
+            session = self._turn_session(record)
+            if node is None:
+                doc["after"]["node"] = session["node"]
+            seq, prev_hash = self._head()
+            doc.update(self._version_digests(record.policy_hash, record.catalog_hash), seq=seq)
+            body = canonical_json(doc)
+            digest = _sha256(prev_hash + body)
+            self._append(seq, doc, body, prev_hash, digest)
+        return seq
+
+    def _turn_session(self, record: TurnRecord) -> dict:
+        """The session row, checked: it exists, has not ended, and this is its next turn."""
+        session = self._session_row(record.session_id)
+        if session is None:
+            raise SessionError(f"no session {record.session_id!r} in {self.path}; create it first")
+        if session["ended"]:
+            raise SessionError(f"session {record.session_id!r} has ended; start a new session")
+        if record.index != session["turns"]:
+            raise SessionError(f"session {record.session_id!r} has {session['turns']} turns in {self.path}, "
+                               f"so its next turn is {session['turns']}, not {record.index}: another "
+                               "process advanced it; load the session again")
+        return session
+
+    def _head(self) -> tuple[int, str]:
+        """The next sequence number and the hash it must chain to."""
+        last = self._execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (last[0] + 1, last[1]) if last else (1, GENESIS)
+
+    def _version_digests(self, policy_hash: str, catalog_hash: str) -> dict:
+        """SHA-256 of the policy source and catalog text, so the chain vouches for them too."""
+        self._require_versions(policy_hash, catalog_hash)
+        policy = self._execute("SELECT source_sha256 FROM policies WHERE hash = ?", (policy_hash,)).fetchone()
+        catalog = self._execute("SELECT text_sha256 FROM catalogs WHERE hash = ?", (catalog_hash,)).fetchone()
+        return {"policy_source_sha256": policy[0], "catalog_text_sha256": catalog[0]}
+
+    def _append(self, seq: int, doc: dict, body: str, prev_hash: str, digest: str) -> None:
+        after = doc["after"]
+        self._execute("INSERT INTO audit (seq, session_id, turn, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                      (seq, doc["session_id"], doc["index"], body, prev_hash, digest))
+        columns = ["seq"] + [column for _, column, _ in _TURN_COLUMNS]
+        values = [seq] + [_to_column(doc[name], kind) for name, _, kind in _TURN_COLUMNS]
+        self._execute(f"INSERT INTO turns ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                      tuple(values))
+        self._execute("INSERT INTO states (session_id, turn, state, node, ended, seq, created_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (doc["session_id"], doc["index"] + 1, _json(after["state"]), after["node"],
+                       int(after["ended"]), seq, doc["created_at"]))
+        self._execute("UPDATE sessions SET turns = turns + 1, node = ?, ended = ?, updated_at = ? WHERE id = ?",
+                      (after["node"], int(after["ended"]), _now(), doc["session_id"]))
+        self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
+
+    # -- reading turns back: export and verify --------------------------------------------
+
+    def export(self, session_id: str) -> Iterator[dict]:
+        """One JSON-able dict per turn, oldest first: the audited record and its audit hash."""
+        with self._reading(f"exporting session {session_id!r}"):
+            if self._session_row(session_id) is None:
+                raise SessionError(f"no session {session_id!r} in {self.path}")
+            rows = self._rows(_joined_turns("a.hash AS audit_hash, ") + "LEFT JOIN audit a ON a.seq = t.seq "
+                              "WHERE t.session_id = ? ORDER BY t.turn", (session_id,))
+        return iter([_doc_from_row(row) | {"audit_hash": row["audit_hash"]} for row in rows])
+
+    def verify(self) -> VerifyResult:
+        """Walk the audit chain and check every turn, state and version against it."""
+        with self._reading("verifying the audit chain"):
+            walk = _ChainWalk()
+            cursor = self._execute("SELECT a.seq AS a_seq, a.body AS a_body, a.prev_hash AS a_prev, "
+                                   "a.hash AS a_hash, j.* FROM audit a LEFT JOIN (" + _joined_turns()
+                                   + ") j ON j.seq = a.seq ORDER BY a.seq")
+            names = [d[0] for d in cursor.description]
+            for row in cursor:
+                if not walk.step(dict(zip(names, row))):
+                    break
+            orphan = self._execute("SELECT min(t.seq) FROM turns t LEFT JOIN audit a ON a.seq = t.seq "
+                                   "WHERE a.seq IS NULL").fetchone()[0]
+            head = self._meta("audit_head")
+        return walk.result(orphan, head)
+
+
+class _ChainWalk:
+    """Walks audit rows in order, stopping at the first one that does not hold."""
+
+    def __init__(self) -> None:
+        self.expected, self.prev, self.count = 1, GENESIS, 0
+        self.bad: tuple[int, str] | None = None
+
+    def step(self, row: dict) -> bool:
+        problem = self._problem(row)
+        if problem is not None:
+            self.bad = problem
+            return False
+        self.expected, self.prev, self.count = row["a_seq"] + 1, row["a_hash"], self.count + 1
+        return True
+
+    def _problem(self, row: dict) -> tuple[int, str] | None:
+        seq = row["a_seq"]
+        if seq > self.expected:
+            return self.expected, f"audit row {self.expected} is missing"
+        if seq < self.expected:
+            return seq, f"audit row {seq} is out of sequence (expected {self.expected})"
+        if row["a_prev"] != self.prev:
+            return seq, f"audit row {seq} does not chain to row {seq - 1} (a row was removed or replaced)"
+        if _sha256(row["a_prev"] + row["a_body"]) != row["a_hash"]:
+            return seq, f"audit row {seq} was edited: its hash does not match its content"
+        if row["seq"] is None:
+            return seq, f"the turn of audit row {seq} is missing from the turns table"
+        differs = _first_difference(json.loads(row["a_body"]), _doc_from_row(row) | {"seq": seq})
+        if differs:
+            return seq, f"the stored turn differs from audit row {seq} in {differs!r}"
+        return None
+
+    def result(self, orphan: int | None, head: str | None) -> VerifyResult:
+        problems = [self.bad] if self.bad else []
+        if orphan is not None:
+            problems.append((orphan, f"turn with seq {orphan} has no audit row (a row was inserted)"))
+        if self.bad is None:
+            problems.extend(self._head_problem(head))
+        if not problems:
+            return VerifyResult(True, self.count, head=self.prev if self.count else None)
+        seq, reason = min(problems)
+        return VerifyResult(False, self.count, first_bad=seq, reason=reason)
+
+    def _head_problem(self, head: str | None) -> list[tuple[int, str]]:
+        """The chain must end where the last commit said it ends (catches cut-off tails)."""
+        last = self.expected - 1
+        head_seq, _, head_hash = (head or "0:" + GENESIS).partition(":")
+        if int(head_seq) > last:
+            return [(last + 1, f"audit rows {last + 1} to {head_seq} are missing (the chain was cut)")]
+        if int(head_seq) < last:
+            return [(int(head_seq) + 1, f"audit row {int(head_seq) + 1} was added after the last commit")]
+        if head_hash != self.prev:
+            return [(last, f"audit row {last} is not the row that was committed")]
+        return []
+
+
+# -- the audit document ---------------------------------------------------------------------
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no spaces, UTF-8; what the chain hashes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _turn_doc(record: TurnRecord, message: str, new_state: dict, ended: bool, node: str | None) -> dict:
+    """The turn as a JSON-only dict (Decimal, dates, models turned into JSON values)."""
+    doc = {name: getattr(record, name) for name, _, _ in _TURN_COLUMNS}
+    doc.update(message=message, created_at=record.created_at or _now(),
+               after={"state": new_state, "node": node, "ended": bool(ended)})
+    return json.loads(_json(doc, f"turn {record.index} of session {record.session_id!r}"))
+
+
+def _doc_from_row(row: dict) -> dict:
+    """The audit document rebuilt from a turns row joined with its state and versions."""
+    doc = {name: _from_column(row[column], kind) for name, column, kind in _TURN_COLUMNS}
+    after_state = row["after_state"]
+    doc["after"] = {"state": json.loads(after_state) if after_state is not None else None,
+                    "node": row["after_node"], "ended": bool(row["after_ended"])}
+    doc.update(seq=row["seq"], policy_source_sha256=row["policy_sha"], catalog_text_sha256=row["catalog_sha"])
+    return doc
+
+
+def _joined_turns(extra: str = "") -> str:
+    """Turns with the state after each and the digests of their versions: all the audit JSON holds."""
+    return (f"SELECT {extra}t.*, s.state AS after_state, s.node AS after_node, s.ended AS after_ended, "
+            "p.source_sha256 AS policy_sha, c.text_sha256 AS catalog_sha FROM turns t "
+            "LEFT JOIN states s ON s.session_id = t.session_id AND s.turn = t.turn + 1 "
+            "LEFT JOIN policies p ON p.hash = t.policy_hash "
+            "LEFT JOIN catalogs c ON c.hash = t.catalog_hash ")
+
+
+def _turn_record(row: dict) -> TurnRecord:
+    values = {name: _from_column(row[column], kind) for name, column, kind in _TURN_COLUMNS}
+    return TurnRecord(**values, seq=row["seq"])
+
+
+def _first_difference(audited: dict, stored: dict) -> str | None:
+    for key in sorted(audited.keys() | stored.keys()):
+        if audited.get(key, _MISSING) != stored.get(key, _MISSING):
+            return key
+    return None
+
+
+_MISSING = object()
+
+
+def _to_column(value: Any, kind: str) -> Any:
+    if kind == "json":
+        return _json(value)
+    return int(value) if kind == "bool" else value
+
+
+def _from_column(value: Any, kind: str) -> Any:
+    if kind == "json":
+        return json.loads(value) if value is not None else None
+    return bool(value) if kind == "bool" else value
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON for what `json` cannot write: Decimal and dates as strings, models as dicts."""
+    if isinstance(value, (Decimal, datetime.date, datetime.time)):
+        return value.isoformat() if not isinstance(value, Decimal) else str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def _json(value: Any, what: str = "a value") -> str:
+    try:
+        return json.dumps(value, default=_jsonable, ensure_ascii=False, allow_nan=False, sort_keys=True)
+    except ValueError as exc:  # NaN or infinity, or a circular reference
+        raise StoreError(f"{what} cannot be stored as JSON: {exc}") from exc
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+class _ReadOnlyFile(StoreError):
+    """The file (or its folder) cannot be written; the CLI retries read-only."""
+
+
+_EXPLAINED = {
+    "SQLITE_NOTADB": "is not an SQLite database (garbage, encrypted or another format); "
+                     "check the path, or restore the file from a backup",
+    "SQLITE_CORRUPT": "is damaged (truncated or overwritten); restore it from a backup",
+    "SQLITE_BUSY": f"is busy: another process held its write lock for over {BUSY_TIMEOUT_S:.0f} s; try again",
+    "SQLITE_LOCKED": "is locked by another connection; try again",
+    "SQLITE_FULL": "cannot grow: the disk is full; free some space",
+    "SQLITE_CANTOPEN": "cannot be opened; check that it and its folder exist and are readable",
+    "SQLITE_IOERR": "could not be read or written (an I/O error); check the disk",
+    "SQLITE_PERM": "cannot be accessed: permission denied; check its permissions",
+    "SQLITE_AUTH": "cannot be accessed: permission denied; check its permissions",
+}
+
+
+def _store_error(exc: sqlite3.Error, path: Path, doing: str) -> StoreError:
+    """A one-line StoreError saying which file, what failed and what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_READONLY"):
+        return _ReadOnlyFile(f"{path} is read-only ({doing} failed); give this process write access to "
+                             "the file and its folder")
+    explained = next((text for key, text in _EXPLAINED.items() if name.startswith(key)), None)
+    if explained is None and "malformed" in str(exc):
+        explained = _EXPLAINED["SQLITE_CORRUPT"]
+    return StoreError(f"{path} {explained or f'failed: {exc}'} ({doing})")
+
+
+# -- schema migrations: (version, function), applied in order, each in the open transaction ------
+
+def _schema_1(db: Database) -> None:
+    """Versions, sessions, turns, state snapshots and the audit chain."""
+    db["schema_version"].create({"version": int, "applied_at": str}, pk="version")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert_all([{"key": "salt", "value": secrets.token_hex(16)},
+                           {"key": "created_at", "value": _now()}])
+    db["policies"].create({"hash": str, "name": str, "source": str, "source_sha256": str,
+                           "first_seen": str}, pk="hash", not_null={"name", "source", "source_sha256"})
+    db["catalogs"].create({"hash": str, "catalog_id": str, "text": str, "text_sha256": str,
+                           "first_seen": str}, pk="hash", not_null={"catalog_id", "text", "text_sha256"})
+    db["sessions"].create(
+        {"id": str, "policy_name": str, "policy_hash": str, "catalog_hash": str, "locale": str,
+         "mode": str, "node": str, "ended": int, "turns": int, "created_at": str, "updated_at": str},
+        pk="id", not_null={"policy_name", "policy_hash", "catalog_hash", "ended", "turns"},
+        foreign_keys=[("policy_hash", "policies", "hash"), ("catalog_hash", "catalogs", "hash")])
+    db["audit"].create({"seq": int, "session_id": str, "turn": int, "body": str, "prev_hash": str,
+                        "hash": str}, pk="seq", not_null={"session_id", "turn", "body", "prev_hash", "hash"})
+    _create_turns(db)
+    db["states"].create({"session_id": str, "turn": int, "state": str, "node": str, "ended": int,
+                         "seq": int, "created_at": str}, pk=("session_id", "turn"),
+                        not_null={"state", "ended"},
+                        foreign_keys=[("session_id", "sessions", "id"), ("seq", "audit", "seq")])
+
+
+def _create_turns(db: Database) -> None:
+    kinds = {"text": str, "int": int, "bool": int, "json": str}
+    columns = {"seq": int} | {column: kinds[kind] for _, column, kind in _TURN_COLUMNS}
+    db["turns"].create(columns, pk="seq",
+                       not_null={"session_id", "turn", "message", "reply_id", "text", "policy_hash",
+                                 "catalog_hash", "created_at"},
+                       foreign_keys=[("seq", "audit", "seq"), ("session_id", "sessions", "id"),
+                                     ("policy_hash", "policies", "hash"),
+                                     ("catalog_hash", "catalogs", "hash")])
+    db["turns"].create_index(["session_id", "turn"], unique=True)
+
+
+def _schema_2(db: Database) -> None:
+    """Indexes for listing sessions by activity; audit, turns and states become append-only."""
+    db["sessions"].create_index(["updated_at"])
+    db["audit"].create_index(["session_id", "turn"])
+    for table in ("audit", "turns", "states"):
+        for action in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [(1, _schema_1), (2, _schema_2)]

@@ -1,0 +1,78 @@
+"""Shared helpers for the store tests: a store with versions saved, turns, tampering by hand."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from dialogue.store import Store, TurnRecord
+
+POLICY = ("shop", "p" * 64, "policy = Policy('shop')\n")
+CATALOG = ("shop", "c" * 64, "[catalog]\nid = 'shop'\n")
+POLICY_HASH, CATALOG_HASH = POLICY[1], CATALOG[1]
+
+
+def open_store(path: Path | str, **options) -> Store:
+    """A store with the test policy and catalog versions saved."""
+    store = Store(path, **options)
+    store.save_versions(POLICY[0], POLICY[1], POLICY[2], CATALOG[0], CATALOG[1], CATALOG[2])
+    return store
+
+
+def new_session(store: Store, session_id: str, state: dict | None = None) -> None:
+    store.create_session(session_id, policy_name="shop", policy_hash=POLICY_HASH, catalog_hash=CATALOG_HASH,
+                         state=state if state is not None else {"gold": 10}, locale="en", mode="prompted",
+                         node="start")
+
+
+def make_turn(session_id: str, index: int, **fields) -> TurnRecord:
+    """A realistic turn record; keyword arguments override its fields."""
+    values = dict(
+        session_id=session_id, index=index, message=f"message {index} of {session_id}", reply_id="OFFER",
+        slots={"item": "sword", "price": "50"}, text="The sword costs 50 gold.", locale="en", mode="prompted",
+        reachable=["OFFER(item=sword, price=50)", "GREETING"], raw=["OFFER(item=sword, price=50)"],
+        retries=0, fallback=False, fallback_reason=None, backend="scripted", model="script",
+        timings={"generate_s": 0.01, "total_s": 0.012}, policy_hash=POLICY_HASH, catalog_hash=CATALOG_HASH,
+        trace={"path": ["wants to buy? -> yes"]}, node="start")
+    values.update(fields)
+    return TurnRecord(**values)
+
+
+def say(store: Store, session_id: str, index: int, **fields) -> int:
+    """Record turn `index` of a session; the state after it counts the turns."""
+    return store.record_turn(make_turn(session_id, index, **fields), {"gold": 10, "turns": index + 1})
+
+
+def tamper(path: Path | str, *statements: str, params: tuple = ()) -> None:
+    """Edit the file by hand, as someone with a sqlite shell would (append-only triggers dropped)."""
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        for name in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        for sql in statements:
+            conn.execute(sql, params) if "?" in sql else conn.execute(sql)
+    finally:
+        conn.close()
+
+
+def query(path: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    conn = sqlite3.connect(str(path))
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def build_parser_with_store(build_parser):
+    """`build_parser` with the store commands added, for as long as the CLI does not add them itself."""
+    from dialogue.cli import store as store_commands
+
+    def build():
+        parser = build_parser()
+        commands = next(a for a in parser._actions if a.dest == "command")
+        if "audit" not in commands.choices:
+            store_commands.add(commands)
+        return parser
+
+    return build
