@@ -19,18 +19,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import CatalogError, Location
 from .slots import SLOT_TYPES, SlotType, Template, parse_slot, parse_template
 
 __all__ = [
+    "Approval",
     "Catalog",
     "CatalogErrors",
     "CatalogWarning",
     "LocaleText",
     "Response",
     "catalog_problems",
+    "line_lock",
     "load_catalog",
 ]
 
@@ -38,6 +40,7 @@ RESPONSE_ID = re.compile(r"[A-Z][A-Z0-9_]*")
 CATALOG_ID = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")
 SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STATUSES = ("draft", "approved", "retired")
+LOCK = r"^[0-9a-f]{16}$"  # a line's `lock`: the first 16 hex digits of a SHA-256
 
 
 class CatalogWarning(CatalogError):
@@ -77,13 +80,26 @@ class HeaderSpec(_Spec):
     fallback: str
     locales: list[str] | None = None
     name: str | None = None
+    require_approval: bool = False
+    locale_fallback: bool = True
+    voice: bool | list[str] = False
 
 
 class LocaleSpec(_Spec):
-    """A ``[response.locales.XX]`` table."""
+    """A ``[response.locales.XX]`` table; the locks say which text it was made from."""
 
     text: str
     audio: str | None = None
+    source_lock: str | None = Field(None, pattern=LOCK)
+    audio_lock: str | None = Field(None, pattern=LOCK)
+
+
+class ApprovalSpec(_Spec):
+    """A response's ``approval = { by = "...", lock = "...", at = "..." }`` record."""
+
+    by: str = Field(min_length=1)
+    lock: str = Field(pattern=LOCK)
+    at: str | None = None
 
 
 class ResponseSpec(_Spec):
@@ -96,13 +112,18 @@ class ResponseSpec(_Spec):
     tags: list[str] = []
     examples: list[str] = []
     audio: str | None = None
+    audio_lock: str | None = Field(None, pattern=LOCK)
+    approval: ApprovalSpec | None = None
     character: str | None = None
     slots: dict[str, Any] = {}
     locales: dict[str, LocaleSpec] = {}
     required_before: list[str] = []
 
 
-MODELS: dict[str, type[BaseModel]] = {"catalog": HeaderSpec, "response": ResponseSpec, "locale": LocaleSpec}
+MODELS: dict[str, type[BaseModel]] = {"catalog": HeaderSpec, "response": ResponseSpec, "locale": LocaleSpec,
+                                      "approval": ApprovalSpec}
+# keys of the header that older catalogs lack; the catalog hash leaves them out at their defaults
+HEADER_SWITCHES = {"require_approval": False, "locale_fallback": True, "voice": False}
 TOP_KEYS = ("catalog", "response")
 
 FIELD_HINTS = {
@@ -121,6 +142,16 @@ FIELD_HINTS = {
     "character": 'the speaker: character = "Hilda"',
     "slots": 'a table of slots: [response.slots] then price = { type = "money", currency = "EUR" }',
     "required_before": 'ids this line must be said before: required_before = ["REFUND"]',
+    "require_approval": "true when every approved line needs an approval record: require_approval = true",
+    "locale_fallback": "false when a line without a current translation must not be said in the default "
+                       "locale instead: locale_fallback = false",
+    "voice": 'true when every approved line is voiced, or the voiced locales: voice = ["en"]',
+    "approval": "written by `dialogue catalog approve CATALOG ID --by NAME`; remove it to withdraw approval",
+    "approval.by": 'who approved the line: by = "a.reviewer"',
+    "approval.lock": "the line's lock when it was approved (16 hex digits); approve again after a change",
+    "source_lock": "the lock of the source line this translation was made from (16 hex digits), "
+                   "written by `dialogue catalog import`",
+    "audio_lock": "the lock of the text this recording voices (16 hex digits)",
     "slot.currency": 'the unit shown after the amount: currency = "EUR"',
     "slot.options": 'the closed list: options = ["sword", "shield"]',
     "slot.labels": 'per-locale labels: labels = { de = { sword = "Schwert" } }',
@@ -136,10 +167,26 @@ TYPE_SYNONYMS = {"integer": "int", "number": "decimal", "float": "decimal", "cur
 
 
 class LocaleText(NamedTuple):
-    """A response's text (and voice asset) in one locale."""
+    """A response's text (and voice asset) in one locale, with the locks they were made from."""
 
     text: str
     audio: str | None = None
+    source_lock: str | None = None  # the default line's lock when this text was translated
+    audio_lock: str | None = None  # the lock of this locale's text when the audio was recorded
+
+
+class Approval(NamedTuple):
+    """Who approved a line, and which lock (text and slots) they approved."""
+
+    by: str
+    lock: str
+    at: str | None = None
+
+
+def line_lock(id: str, text: str, slots: Mapping[str, Any]) -> str:
+    """The lock of a line: a content hash of its id, text and slot declarations (16 hex digits)."""
+    body = {"id": id, "text": text, "slots": [[name, slot.declaration()] for name, slot in slots.items()]}
+    return _sha256(body)[:16]
 
 
 # --- responses and the catalog -------------------------------------------------------------
@@ -163,6 +210,10 @@ class Response:
     required_before: tuple[str, ...] = ()
     default_locale: str = "en"
     templates: dict[str, Template] = field(default_factory=dict, repr=False)
+    approval: Approval | None = None
+    audio_lock: str | None = None
+    declared_status: str = ""  # `status` as written; `status` is "draft" where the approval does not hold
+    locale_fallback: bool = True  # whether a missing or stale translation falls back to the default text
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -172,9 +223,40 @@ class Response:
     @cached_property
     def lock(self) -> str:
         """A content hash of the line (id, text, slot declarations); status and hints do not count."""
-        body = {"id": self.id, "text": self.text,
-                "slots": [[name, slot.declaration()] for name, slot in self.slots.items()]}
-        return _sha256(body)[:16]
+        return line_lock(self.id, self.text, self.slots)
+
+    def lock_for(self, locale: str | None) -> str | None:
+        """The lock of the line's text in `locale` (the line's `lock` for the default), or None."""
+        text = self.text_for(locale)
+        return None if text is None else line_lock(self.id, text, self.slots)
+
+    def translation_stale(self, locale: str) -> bool:
+        """Whether the `locale` text was translated from an earlier default text (by its source_lock)."""
+        entry = self.locales.get(locale)
+        return bool(entry and entry.source_lock and entry.source_lock != self.lock)
+
+    def audio_stale(self, locale: str | None) -> bool:
+        """Whether the `locale` recording voices an earlier text than the current one (by its audio_lock)."""
+        if locale is None or locale == self.default_locale:
+            recorded = self.audio_lock if self.audio else None
+        else:
+            entry = self.locales.get(locale)
+            recorded = entry.audio_lock if entry and entry.audio else None
+        return bool(recorded and recorded != self.lock_for(locale))
+
+    @property
+    def stale_locales(self) -> tuple[str, ...]:
+        """The locales whose translation was made from an earlier default text."""
+        return tuple(locale for locale in self.locales if self.translation_stale(locale))
+
+    def rendered_locale(self, locale: str | None) -> str | None:
+        """The locale whose text is said for `locale`: its own current translation, else the default
+        locale where fallback is allowed, else None (the line cannot be said in `locale`)."""
+        if locale is None or locale == self.default_locale:
+            return self.default_locale
+        if locale in self.templates and not self.translation_stale(locale):
+            return locale
+        return self.default_locale if self.locale_fallback else None
 
     def text_for(self, locale: str | None) -> str | None:
         """The text in `locale` (the default text for the default locale), or None when missing."""
@@ -184,17 +266,23 @@ class Response:
         return entry.text if entry else None
 
     def audio_for(self, locale: str | None) -> str | None:
-        """The voice asset for `locale`, as written in the catalog, or None."""
-        if locale is None or locale == self.default_locale:
-            return self.audio
-        entry = self.locales.get(locale)
-        return entry.audio if entry else None
+        """The voice asset of the text said for `locale`, as written in the catalog; None when that
+        text has no recording, or only one of an earlier text (a stale recording is not played)."""
+        used = self.rendered_locale(locale)
+        if used is None:
+            return None
+        audio = self.audio if used == self.default_locale else self.locales[used].audio
+        return None if audio is None or self.audio_stale(used) else audio
 
     def template_for(self, locale: str | None) -> tuple[Template, str]:
-        """The parsed template for `locale` and the locale it is in (the default when missing)."""
-        if locale is not None and locale in self.templates:
-            return self.templates[locale], locale
-        return self.template, self.default_locale
+        """The parsed template said for `locale` and the locale it is in (see `rendered_locale`)."""
+        used = self.rendered_locale(locale)
+        if used is None:
+            raise CatalogError(f"{self.id} has no current {locale} text, and the catalog does not fall back "
+                               f"to {self.default_locale}", entry=self.id,
+                               hint=f"translate it ([response.locales.{locale}] text = ...), or set "
+                                    "locale_fallback = true in [catalog]")
+        return (self.template if used == self.default_locale else self.templates[used]), used
 
 
 class Catalog:
@@ -205,12 +293,14 @@ class Catalog:
         self.id, self.version, self.name = header.id, header.version, header.name
         self.locale, self.fallback = header.locale, header.fallback
         self.locales: tuple[str, ...] = tuple(header.locales or [header.locale])
+        self.require_approval, self.locale_fallback = header.require_approval, header.locale_fallback
+        self.voice: tuple[str, ...] = _voiced(header, self.locales)
         self.responses: dict[str, Response] = {r.id: r for r in responses}
         self.source, self.path = source, path
         self.warnings: tuple[CatalogError, ...] = tuple(warnings)
         self._lines = lines
         self._file = str(path) if path else "<string>"
-        self.hash = _sha256({"catalog": header.model_dump(mode="json") | {"locales": list(self.locales)},
+        self.hash = _sha256({"catalog": _canonical_header(header) | {"locales": list(self.locales)},
                              "responses": [_canonical_response(r) for r in responses]})
 
     @classmethod
@@ -259,10 +349,13 @@ class Catalog:
         """The ids that must have been said before `id` (they name it in `required_before`)."""
         return tuple(r.id for r in self if id in r.required_before)
 
-    def emittable(self, id: str, *, allow_drafts: bool = False) -> bool:
-        """Whether the line may be sent: approved, or draft when drafts are allowed; never retired."""
+    def emittable(self, id: str, *, allow_drafts: bool = False, locale: str | None = None) -> bool:
+        """Whether the line may be sent: approved (its approval holding), or draft when drafts are
+        allowed; never retired; with `locale`, only when it has a text to say in that locale."""
         response = self.responses.get(id)
         if response is None:
+            return False
+        if locale is not None and response.rendered_locale(locale) is None:
             return False
         return response.status == "approved" or (allow_drafts and response.status == "draft")
 
@@ -276,7 +369,8 @@ class Catalog:
         return {name: self._slot_value(response, name, slots[name]) for name in response.slots}
 
     def render(self, id: str, slots: Mapping[str, Any] | None = None, locale: str | None = None) -> str:
-        """The line's text with validated slot values; the default text where `locale` has none."""
+        """The line's text with validated slot values, in `locale`; where that locale has no current
+        translation, the default text if the catalog falls back (`locale_fallback`), else CatalogError."""
         values = self.check_slots(id, slots)
         response = self[id]
         template, used = response.template_for(self._locale(locale))
@@ -352,11 +446,32 @@ def _sha256(data: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _canonical_header(header: HeaderSpec) -> dict[str, Any]:
+    """The header as hashed: the switches newer than the first catalogs only where they are set."""
+    data = header.model_dump(mode="json")
+    return {k: v for k, v in data.items() if k not in HEADER_SWITCHES or v != HEADER_SWITCHES[k]}
+
+
 def _canonical_response(r: Response) -> dict[str, Any]:
-    return {"id": r.id, "text": r.text, "when": r.when, "status": r.status, "tags": list(r.tags),
+    body = {"id": r.id, "text": r.text, "when": r.when, "status": r.status, "tags": list(r.tags),
             "examples": list(r.examples), "audio": r.audio, "character": r.character,
             "slots": [[n, s.declaration()] for n, s in r.slots.items()],
-            "locales": {k: list(v) for k, v in r.locales.items()}, "required_before": list(r.required_before)}
+            "locales": {k: _canonical_locale(v) for k, v in r.locales.items()},
+            "required_before": list(r.required_before)}
+    extra = {"approval": list(r.approval) if r.approval else None, "audio_lock": r.audio_lock}
+    return body | {k: v for k, v in extra.items() if v is not None}
+
+
+def _canonical_locale(entry: LocaleText) -> list:
+    """A translation as hashed: text and audio, then its locks where recorded."""
+    return list(entry[:2]) + ([entry.source_lock, entry.audio_lock] if entry.source_lock or entry.audio_lock else [])
+
+
+def _voiced(header: HeaderSpec, locales: tuple[str, ...]) -> tuple[str, ...]:
+    """The locales whose approved lines must have recordings: none, all, or those listed."""
+    if header.voice is True:
+        return locales
+    return tuple(header.voice) if isinstance(header.voice, list) else ()
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -695,7 +810,7 @@ class _Analysis:
                 f"allowed keys: {', '.join(allowed)}", _did_you_mean(key, allowed)), entry=entry)
         elif kind == "missing":
             self.report(path, f"missing required key {key!r} in {_table_name(path[:-1])}",
-                        f"add {_field_hint(prefix, key)}", entry=entry)
+                        f"add {_field_hint(path[:-1], key)}", entry=entry)
         elif kind == "literal_error":
             expected = ctx.get("expected", "")
             choices = re.findall(r"'([^']*)'", expected)
@@ -706,7 +821,7 @@ class _Analysis:
             path = path + ((ctx["key"],) if "key" in ctx else ())
             self.report(path, ctx["message"], ctx["hint"], entry=entry, value=True)
         else:
-            self.report(path, f"bad value for {key}: {fault['msg'].lower()}", _field_hint(prefix, key),
+            self.report(path, f"bad value for {key}: {fault['msg'].lower()}", _field_hint(path[:-1], key),
                         entry=entry, value=True)
 
     # one response
@@ -838,12 +953,45 @@ class _Analysis:
             self.report(path + ("id",), f"response {spec.id} has no `when`", 'add when = "...": one line '
                         "telling the model when to choose it", entry=spec.id, warning=True)
         default = header.locale if header else None
+        falls_back = header is None or header.locale_fallback or spec.id == self.fallback_id
+        said = "the default text is used" if falls_back else "it cannot be said in that locale"
         for locale in locales:
             if locale != default and locale not in spec.locales and spec.status != "retired":
-                self.report(path + ("id",), f"response {spec.id} has no {locale} text; the default text "
-                            "is used", f"add [response.locales.{locale}] with text = ...", entry=spec.id,
-                            warning=True)
+                self.report(path + ("id",), f"response {spec.id} has no {locale} text; {said}",
+                            f"add [response.locales.{locale}] with text = ...", entry=spec.id, warning=True)
         self._audio_warnings(block)
+        if header is not None and not block.broken_slots:
+            self._approval_warning(block, header)
+            self._stale_warnings(block, said)
+
+    def _approval_warning(self, block: _Block, header: HeaderSpec) -> None:
+        spec = block.spec
+        assert spec is not None
+        problem = _approval_problem(spec, line_lock(spec.id, spec.text, block.slots), header.require_approval)
+        if problem is not None and spec.id != header.fallback:  # the fallback's is an error, see below
+            at = "approval" if spec.approval else "status"
+            self.report(("response", block.n, at), f"{spec.id} is not approved: {problem}",
+                        f"review it, then `dialogue catalog approve CATALOG {spec.id} --by NAME`",
+                        entry=spec.id, warning=True)
+
+    def _stale_warnings(self, block: _Block, said: str) -> None:
+        spec = block.spec
+        assert spec is not None
+        lock = line_lock(spec.id, spec.text, block.slots)
+        for locale, entry in spec.locales.items():
+            if entry.source_lock and entry.source_lock != lock:
+                self.report(("response", block.n, "locales", locale, "source_lock"),
+                            f"the {locale} text of {spec.id} was translated from an earlier text; {said}",
+                            "update the translation (`dialogue catalog export` and `import`) and set "
+                            f'source_lock = "{lock}"', entry=spec.id, warning=True)
+        texts = [((), spec.text, spec.audio, spec.audio_lock)] + [
+            (("locales", k), v.text, v.audio, v.audio_lock) for k, v in spec.locales.items()]
+        for keys, text, audio, recorded in texts:
+            current = line_lock(spec.id, text, block.slots)
+            if audio and recorded and recorded != current:
+                self.report(("response", block.n, *keys, "audio_lock"), f"audio {audio!r} of {spec.id} voices "
+                            "an earlier text; it is not played", f"record it again and set audio_lock = "
+                            f'"{current}"', entry=spec.id, warning=True)
 
     def _audio_warnings(self, block: _Block) -> None:
         spec = block.spec
@@ -869,6 +1017,11 @@ class _Analysis:
             if doubles:
                 self.report(("catalog", "locales"), f"locales lists {', '.join(doubles)} more than once",
                             "list each locale once", value=True)
+        locales = header.locales or [header.locale]
+        unknown = [x for x in header.voice or () if isinstance(header.voice, list) and x not in locales]
+        if unknown:
+            self.report(("catalog", "voice"), f"voice names {', '.join(unknown)}, not in the catalog's locales",
+                        f"voice = true, or a list of: {', '.join(locales)}", value=True)
 
     def _check_catalog(self, header: HeaderSpec, blocks: list[_Block]) -> None:
         first: dict[str, _Block] = {}
@@ -905,6 +1058,12 @@ class _Analysis:
             self.report(("response", block.n, at), f"the fallback {header.fallback} is {block.spec.status}, "
                         "not approved", 'set status = "approved": the fallback must always be sendable',
                         entry=block.id, value=at == "status")
+        elif not block.broken_slots and (problem := _approval_problem(
+                block.spec, line_lock(block.spec.id, block.spec.text, block.slots), header.require_approval)):
+            at = "approval" if block.spec.approval else "status"
+            self.report(("response", block.n, at), f"the fallback {header.fallback} is not approved: {problem}",
+                        f"the fallback must always be sendable; review it, then `dialogue catalog approve "
+                        f"CATALOG {header.fallback} --by NAME`", entry=block.id)
 
     def _check_required(self, block: _Block, ids: dict[str, _Block]) -> None:
         if block.spec is None:
@@ -919,7 +1078,7 @@ class _Analysis:
                             entry=block.id, value=True)
 
     def _build(self, header: HeaderSpec, blocks: list[_Block]) -> Catalog:
-        responses = [_response(b, header.locale) for b in blocks]
+        responses = [_response(b, header) for b in blocks]
         lines: dict[Any, int] = {}
         for b in blocks:
             for key, keys in [(b.id, ("id",))] + [((b.id, s), ("slots", s)) for s in b.slots]:
@@ -930,15 +1089,38 @@ class _Analysis:
         return Catalog(header, responses, source=self.text, path=path, lines=lines, warnings=warnings)
 
 
-def _response(block: _Block, default_locale: str) -> Response:
+def _response(block: _Block, header: HeaderSpec) -> Response:
     spec = block.spec
     assert spec is not None
+    lock = line_lock(spec.id, spec.text, block.slots)
+    holds = _approval_problem(spec, lock, header.require_approval) is None
     return Response(
-        id=spec.id, text=spec.text, when=spec.when, status=spec.status, tags=tuple(spec.tags),
-        examples=tuple(spec.examples), audio=spec.audio, character=spec.character, slots=dict(block.slots),
-        locales={k: LocaleText(v.text, v.audio) for k, v in spec.locales.items()},
-        required_before=tuple(spec.required_before), default_locale=default_locale,
-        template=block.templates[""], templates={k: v for k, v in block.templates.items() if k})
+        id=spec.id, text=spec.text, when=spec.when, status=spec.status if holds else "draft",
+        tags=tuple(spec.tags), examples=tuple(spec.examples), audio=spec.audio, character=spec.character,
+        slots=dict(block.slots),
+        locales={k: LocaleText(v.text, v.audio, v.source_lock, v.audio_lock) for k, v in spec.locales.items()},
+        required_before=tuple(spec.required_before), default_locale=header.locale,
+        template=block.templates[""], templates={k: v for k, v in block.templates.items() if k},
+        approval=Approval(spec.approval.by, spec.approval.lock, spec.approval.at) if spec.approval else None,
+        audio_lock=spec.audio_lock, declared_status=spec.status,
+        locale_fallback=header.locale_fallback or spec.id == header.fallback)
+
+
+def _approval_problem(spec: ResponseSpec, lock: str, required: bool) -> str | None:
+    """Why a line written as approved is not approved (its record is for another lock, or it has
+    none where the catalog requires one), or None when it is approved or not marked approved.
+
+    A record always counts when there is one; without one, ``status = "approved"`` suffices
+    unless the catalog says ``require_approval = true``.
+    """
+    if spec.status != "approved":
+        return None
+    if spec.approval is None:
+        return "it has no approval record, and the catalog requires one" if required else None
+    if spec.approval.lock != lock:
+        return (f"its text or slots changed after {spec.approval.by} approved it "
+                f"(approved lock {spec.approval.lock}, now {lock})")
+    return None
 
 
 def _line_key(problem: CatalogError) -> int:
@@ -977,6 +1159,8 @@ def _type_suggestion(tag: str) -> str:
 def _allowed_keys(model: Any, loc: tuple) -> list[str]:
     if model is ResponseSpec and loc[:1] == ("locales",):
         model = LocaleSpec
+    elif model is ResponseSpec and loc[:1] == ("approval",):
+        model = ApprovalSpec
     keys = list(model.model_fields) if model is not None else []
     return sorted(keys, key=lambda k: k != "type")
 
@@ -985,6 +1169,8 @@ def _table_name(path: tuple) -> str:
     """How a message names the table at `path`."""
     if path[:1] == ("catalog",):
         return "[catalog]"
+    if path[2:3] == ("approval",):
+        return "the approval record"
     if len(path) >= 4 and path[2] in ("slots", "locales"):
         return f"slot {path[3]}" if path[2] == "slots" else f"[response.locales.{path[3]}]"
     return "[[response]]"
@@ -993,6 +1179,7 @@ def _table_name(path: tuple) -> str:
 def _field_hint(prefix: tuple, key: str) -> str:
     table = "catalog" if prefix[:1] == ("catalog",) else "response"
     table = "slot" if prefix[2:3] == ("slots",) else table
+    table = "approval" if prefix[2:3] == ("approval",) else table
     return FIELD_HINTS.get(f"{table}.{key}") or FIELD_HINTS.get(key) or f"{key} = ..."
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import math
+import os
+import re
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,13 +22,15 @@ from .errors import (CatalogError, DialogueError, EffectError, MessageRejected, 
 from .explore import Exploration, ReplayingSaid, explore, frozen_copy, run_decision
 from .grammar import constraint_for, display, extracted_in_order, reply_grammar, serialize
 from .policy import Policy
-from .prompt import HistoryLine, build_prompt, question_prompt
+from .prompt import HistoryLine, build_prompt, question_prompt, reply_hints
 from .reply import Reply
 from .said import ASK, EXTRACT, PICK, Said, Step
+from .store import SessionRecord, Store, TurnRecord
 
 __all__ = ["Engine", "Session", "Trace", "Turn"]
 
 MODES = ("prompted", "executed")
+ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
 
 
 @dataclass
@@ -86,11 +92,18 @@ class Engine:
     `backend` is a backend object, a registered name, or None for the embedded model
     (loaded on first use). `allow_drafts` is the development switch that lets draft
     lines be emitted. One engine serves many sessions from threads and asyncio.
+
+    `store` (a file path or a `Store`) keeps sessions and an audited record of every turn;
+    without it sessions live in memory only. `store_messages=False` and `redact`
+    (str -> str) apply when the engine opens the store from a path. `on_change` is the
+    default for resuming a session whose policy or catalog changed: "error" or "continue".
     """
 
     def __init__(self, policy: Policy, *, mode: str = "prompted", backend: Backend | str | None = None,
                  locale: str | None = None, allow_drafts: bool = False, retries: int = 1,
-                 max_message_chars: int = 4000, history_turns: int = 12) -> None:
+                 max_message_chars: int = 4000, history_turns: int = 12,
+                 store: Store | str | os.PathLike | None = None, store_messages: bool | None = None,
+                 redact: Callable[[str], str] | None = None, on_change: str = "error") -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.policy = policy
@@ -109,6 +122,10 @@ class Engine:
         self._sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
         self._explored: OrderedDict[str, Exploration] = OrderedDict()
+        self.on_change = _checked_on_change(on_change)
+        self.store, self._owns_store = _open_store(store, store_messages, redact)
+        if self.store is not None:
+            self._save_versions()
 
     @property
     def backend(self) -> Backend:
@@ -122,15 +139,24 @@ class Engine:
         return self._backend
 
     def session(self, id: str, *, state: dict | BaseModel | None = None,
-                locale: str | None = None) -> Session:
-        """The session `id`: a new one with `state`, or the existing one with that id."""
+                locale: str | None = None, on_change: str | None = None) -> Session:
+        """The session `id`: a new one with `state`, or the existing one with that id.
+
+        With a store, an id found there resumes with its state, node and history. When its
+        policy or catalog changed since, that is a SessionError naming both hashes, unless
+        `on_change="continue"` (default: the engine's `on_change`) moves it to the new ones.
+        """
+        on_change = _checked_on_change(on_change or self.on_change)
         with self._sessions_lock:
             existing = self._sessions.get(id)
             if existing is not None:
                 if state is not None:
                     raise SessionError(f"session {id!r} exists already; its state comes from its turns")
                 return existing
-            session = Session(self, id, self.policy.new_state(state), locale or self.locale)
+            if self.store is not None:
+                session = self._stored_session(id, state, locale, on_change)
+            else:
+                session = Session(self, id, self.policy.new_state(state), locale or self.locale)
             self._sessions[id] = session
             return session
 
@@ -146,9 +172,48 @@ class Engine:
         return found
 
     def close(self) -> None:
+        """Close the backend, and the store when the engine opened it from a path."""
         close = getattr(self._backend, "close", None)
         if callable(close):
             close()
+        if self._owns_store and self.store is not None:
+            self.store.close()
+
+    # -- the session store ---------------------------------------------------------------
+
+    def _save_versions(self) -> None:
+        """Keep this policy's source and catalog text in the store, under their hashes."""
+        policy, catalog = self.policy, self.catalog
+        try:
+            self.store.save_versions(policy.name, policy.hash, policy.module_source,
+                                     catalog.id, catalog.hash, catalog.source)
+        except BaseException:
+            if self._owns_store:
+                self.store.close()
+            raise
+
+    def _stored_session(self, id: str, state: dict | BaseModel | None, locale: str | None,
+                        on_change: str) -> Session:
+        """Resume `id` from the store, or start it there with `state`."""
+        record = self.store.load_session(id)
+        if record is None:
+            session = Session(self, id, self.policy.new_state(state), locale or self.locale)
+            try:
+                self._create_stored(session)
+                return session
+            except SessionError:
+                record = self.store.load_session(id)  # another process started it just now
+                if record is None:
+                    raise
+        if state is not None:
+            raise SessionError(f"session {id!r} exists already in {self.store.path}; its state comes "
+                               "from its turns: resume it without a state, or choose another id")
+        return _resumed(self, record, locale, on_change)
+
+    def _create_stored(self, session: Session) -> None:
+        self.store.create_session(session.id, policy_name=self.policy.name, policy_hash=self.policy.hash,
+                                  catalog_hash=self.catalog.hash, state=session.state.model_dump(mode="json"),
+                                  locale=session.locale, mode=self.mode, node=session.node)
 
 
 class Session:
@@ -209,8 +274,27 @@ class Session:
         text = "\n".join(line["text"] for line in lines)
         turn = Turn(self.id, len(self.turns), message, chosen, text, new_state, trace, self.locale,
                     lines[-1]["audio"], lines, self.node)
+        if engine.store is not None:
+            self._save(turn)
         self._advance(turn)
         return turn
+
+    def _save(self, turn: Turn) -> None:
+        """Record the turn, the state after it and its audit row in one transaction.
+
+        Raises before the session moves on when the store fails (StoreError) or holds a
+        different version of this session (SessionError: the engine forgets its copy, so
+        the next `engine.session(id)` loads the stored one).
+        """
+        node = turn.reply.goto or self.node
+        try:
+            self.engine.store.record_turn(_turn_record(self, turn), turn.state.model_dump(mode="json"),
+                                          ended=turn.reply.end, node=node)
+        except SessionError:
+            with self.engine._sessions_lock:
+                if self.engine._sessions.get(self.id) is self:
+                    del self.engine._sessions[self.id]
+            raise
 
     def _advance(self, turn: Turn) -> None:
         """Commit a turn: the new state, the node it moves to, the lines said."""
@@ -291,8 +375,9 @@ class _Prompted:
         t = time.perf_counter()
         history = _fit_history(engine, self.session.history(), self.message, trace.reachable,
                                self.session.node)
+        hints = reply_hints(engine.policy, exploration, replies, self.session.node)
         prompt = build_prompt(engine.policy, self.session.state, history, self.message, trace.reachable,
-                              self.session.node)
+                              self.session.node, hints)
         trace.timings["prompt_s"] = time.perf_counter() - t
         parsed = _generate_valid(engine, prompt, constraint, trace)
         if parsed is None:
@@ -327,7 +412,7 @@ def _allowed(engine: Engine, session: Session, chosen: Reply) -> str | None:
     catalog = engine.catalog
     said = set(session.said_ids)
     for line in chosen.lines:
-        if not catalog.emittable(line.id, allow_drafts=engine.allow_drafts):
+        if not catalog.emittable(line.id, allow_drafts=engine.allow_drafts, locale=session.locale):
             return f"{line.id} is not approved for emission"
         missing = [r for r in catalog.required_before(line.id) if r not in said]
         if missing:
@@ -467,3 +552,133 @@ def _labels(step: Step) -> list[str]:
     if step.kind == ASK:
         return ["yes", "no"]
     return [str(o) for o in step.options]
+
+
+# -- the session store: turns out as records, stored sessions back in -------------------------
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what a store keeps with store_messages=False
+_TRACE_COLUMNS = {"mode", "node", "reachable", "raw", "retries", "fallback", "fallback_reason",
+                  "timings", "backend", "model"}  # trace fields the store keeps in columns of their own
+_TRACE_FIELDS = sorted({f.name for f in dataclasses.fields(Trace)} - _TRACE_COLUMNS)
+
+
+def _checked_on_change(value: str) -> str:
+    if value not in ON_CHANGE:
+        raise ValueError(f"on_change must be one of {', '.join(ON_CHANGE)}, not {value!r}")
+    return value
+
+
+def _open_store(store: Store | str | os.PathLike | None, store_messages: bool | None,
+                redact: Callable[[str], str] | None) -> tuple[Store | None, bool]:
+    """The engine's store and whether the engine opened it (and so closes it)."""
+    if store is None or isinstance(store, Store):
+        if store_messages is not None or redact is not None:
+            raise ValueError("store_messages and redact apply to a store the engine opens from a path; "
+                             "pass them to Store(...) instead" if store is not None else
+                             "store_messages and redact need a store: pass store=PATH as well")
+        return store, False
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store is a file path or a Store, not {type(store).__name__}")
+    return Store(store, store_messages=store_messages is not False, redact=redact), True
+
+
+def _turn_record(session: Session, turn: Turn) -> TurnRecord:
+    """A turn as the store keeps it; the trace fields without columns of their own go in `trace`."""
+    engine, trace = session.engine, turn.trace
+    return TurnRecord(
+        session_id=session.id, index=turn.index, node=turn.node, message=turn.message,
+        reply_id=turn.reply.id, slots=turn.reply.slots, text=turn.text, locale=turn.locale,
+        mode=trace.mode, policy_hash=engine.policy.hash, catalog_hash=engine.catalog.hash,
+        reachable=trace.reachable, raw=trace.raw, retries=trace.retries, fallback=trace.fallback,
+        fallback_reason=trace.fallback_reason, backend=trace.backend, model=trace.model,
+        timings=trace.timings, trace=_trace_extras(turn))
+
+
+def _trace_extras(turn: Turn) -> dict:
+    """The rest of the trace, plus the lines said and the transition, for resuming."""
+    extras = {name: getattr(turn.trace, name) for name in _TRACE_FIELDS}
+    extras.update(lines=turn.lines, goto=turn.reply.goto, end=turn.reply.end)
+    return _finite(extras)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity or NaN (log-probability scores can be -inf): those become text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _resumed(engine: Engine, record: SessionRecord, locale: str | None, on_change: str) -> Session:
+    """A stored session continued: its state, node, turns (the history) and lines said."""
+    _check_versions(engine, record, on_change)
+    node = record.node or engine.policy.start
+    if node not in engine.policy.nodes:
+        raise SessionError(f"session {record.id!r} is at node {node!r}, which policy "
+                           f"{engine.policy.name!r} no longer has; start a new session")
+    session = Session(engine, record.id, engine.policy.new_state(record.state), locale or record.locale)
+    session.node, session.ended = node, record.ended
+    session.turns = [_restored_turn(engine, t) for t in record.turns]
+    session.said_ids = {line["id"] for t in session.turns for line in t.lines}
+    return session
+
+
+def _check_versions(engine: Engine, record: SessionRecord, on_change: str) -> None:
+    """Refuse, or with on_change="continue" accept, a session stored under other versions."""
+    changed = [(what, old, new) for what, old, new in (
+        ("policy", record.policy_hash, engine.policy.hash),
+        ("catalog", record.catalog_hash, engine.catalog.hash)) if old != new]
+    if not changed:
+        return
+    if on_change != "continue":
+        what = " and ".join(f"{w} changed from {old} to {new}" for w, old, new in changed)
+        raise SessionError(f"session {record.id!r} in {engine.store.path}: its {what}; pass "
+                           "on_change=\"continue\" to continue it on the new version, or start a new session")
+    engine.store.update_versions(record.id, engine.policy.hash, engine.catalog.hash)
+
+
+def _restored_turn(engine: Engine, record: TurnRecord) -> Turn:
+    """A stored turn as a Turn; its text is the stored catalog rendering, never model output."""
+    extras = record.trace or {}
+    lines = extras.get("lines") or [{"id": record.reply_id, "slots": record.slots, "text": record.text,
+                                     "audio": None}]
+    chosen = _restored_reply(engine.catalog, lines, extras.get("goto"), bool(extras.get("end")))
+    trace = Trace(mode=record.mode, node=record.node, reachable=record.reachable, raw=record.raw,
+                  retries=record.retries, fallback=record.fallback, fallback_reason=record.fallback_reason,
+                  timings=record.timings, backend=record.backend, model=record.model,
+                  **{k: v for k, v in extras.items() if k in _TRACE_FIELDS})
+    state = _restored_state(engine.policy, record.state_after)
+    message = "" if _DIGEST.fullmatch(record.message) else record.message
+    return Turn(record.session_id, record.index, message, chosen, record.text, state, trace, record.locale,
+                lines[-1].get("audio"), lines, record.node)
+
+
+def _restored_reply(catalog, lines: list[dict], goto: str | None, end: bool) -> Reply:
+    """The reply of a stored turn, with slot values typed by the catalog where it still allows them."""
+    replies = [Reply(line["id"], _restored_slots(catalog, line["id"], line.get("slots") or {}))
+               for line in lines]
+    replies[-1] = dataclasses.replace(replies[-1], goto=goto, end=end)
+    result = replies[-1]
+    for earlier in reversed(replies[:-1]):
+        result = earlier + result
+    return result
+
+
+def _restored_slots(catalog, id: str, slots: dict) -> dict:
+    if id not in catalog:
+        return slots
+    try:
+        return catalog.check_slots(id, slots)
+    except CatalogError:  # the catalog changed since: keep the values as stored
+        return slots
+
+
+def _restored_state(policy: Policy, data: dict | None) -> BaseModel:
+    """The state after a stored turn; unvalidated when the state model changed since."""
+    try:
+        return policy.new_state(data or {})
+    except PolicyError:
+        return policy.state_model.model_construct(**(data or {}))

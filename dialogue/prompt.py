@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from .backends.base import Prompt
 from .policy import Policy, Question
 
-__all__ = ["HistoryLine", "build_prompt", "static_prefix", "question_prompt"]
+__all__ = ["HistoryLine", "build_prompt", "reply_hints", "static_prefix", "question_prompt"]
 
 CONTENT_FREE = "N/A"
 
@@ -88,11 +88,57 @@ def _catalog_lines(policy: Policy) -> str:
     return "\n".join(lines)
 
 
+def reply_hints(policy: Policy, exploration: Any, replies: Sequence[Any], node: str | None = None) -> list[str]:
+    """For each reply, when the decision code reaches it, in words: the `yes` answers and
+    picks on its path, the catalog's `when` and examples of messages that lead there.
+
+    A small model matches the message against these far better than it reads code.
+    """
+    questions = {q.text: q for q in policy.questions_of(node or policy.start)}
+    return [_hint(policy, questions, exploration.paths_to(reply), reply) for reply in replies]
+
+
+def _hint(policy: Policy, questions: dict, paths: Sequence[Any], reply: Any) -> str:
+    conditions, examples = [], []
+    steps = min((p.steps for p in paths), key=lambda s: sum(_positive(x) for x in s), default=())
+    for step in steps:
+        if not _positive(step):
+            continue
+        q = questions.get(step.question)
+        if step.kind == "ask":
+            conditions.append(step.question)
+            found = list(q.examples) if q is not None and not isinstance(q.examples, dict) else []
+        else:
+            conditions.append(f"{step.question} -> {step.answer}")
+            found = list(q.examples.get(step.answer, ())) if q is not None and isinstance(q.examples, dict) else []
+        examples = found
+    response = policy.catalog[reply.lines[-1].id] if reply.lines[-1].id in policy.catalog else None
+    if response is not None and response.examples:
+        examples = list(response.examples) + examples
+    words = "; ".join(conditions) if conditions else "none of the other replies fits"
+    if response is not None and response.when and not conditions:
+        words = response.when
+    hint = words
+    if examples:
+        hint += ". Like: " + "; ".join(json.dumps(e, ensure_ascii=False) for e in examples[:3])
+    return hint
+
+
+def _positive(step: Any) -> bool:
+    return step.kind == "pick" or (step.kind == "ask" and step.answer is True)
+
+
 def build_prompt(policy: Policy, state: Any, history: Sequence[HistoryLine], message: str,
-                 allowed: Sequence[str], node: str | None = None) -> Prompt:
-    """The prompt for one prompted-mode turn; `allowed` are the serialized reachable replies."""
+                 allowed: Sequence[str], node: str | None = None,
+                 hints: Sequence[str] | None = None) -> Prompt:
+    """The prompt for one prompted-mode turn; `allowed` are the serialized reachable replies,
+    `hints` (one per reply) say in words when each applies."""
     system = static_prefix(policy, node)
-    options = "Replies allowed now:\n" + "\n".join(f"- {a}" for a in allowed)
+    if hints:
+        options = "Replies allowed now, each with when it applies:\n" + "\n".join(
+            f"- {a} — {h}" for a, h in zip(allowed, hints))
+    else:
+        options = "Replies allowed now:\n" + "\n".join(f"- {a}" for a in allowed)
     user = "\n\n".join(filter(None, [
         _state_block(state),
         _history_block(history),

@@ -62,6 +62,7 @@ class TurnRecord:
     trace: dict = field(default_factory=dict)
     node: str = ""  # the node the turn ran in
     seq: int | None = None  # the audit sequence number, set when read back
+    state_after: dict | None = None  # the state snapshot after the turn, set when read back
 
 
 @dataclass
@@ -311,7 +312,9 @@ class Store:
                 return None
             state = self._row("SELECT state, node FROM states WHERE session_id = ? "
                               "ORDER BY turn DESC LIMIT 1", (session_id,))
-            turns = self._rows("SELECT * FROM turns WHERE session_id = ? ORDER BY turn", (session_id,))
+            turns = self._rows("SELECT t.*, s.state AS after_state FROM turns t LEFT JOIN states s "
+                               "ON s.session_id = t.session_id AND s.turn = t.turn + 1 "
+                               "WHERE t.session_id = ? ORDER BY t.turn", (session_id,))
         return SessionRecord(
             id=row["id"], policy_name=row["policy_name"], policy_hash=row["policy_hash"],
             catalog_hash=row["catalog_hash"], state=json.loads(state["state"]) if state else {},
@@ -546,7 +549,8 @@ def _joined_turns(extra: str = "") -> str:
 
 def _turn_record(row: dict) -> TurnRecord:
     values = {name: _from_column(row[column], kind) for name, column, kind in _TURN_COLUMNS}
-    return TurnRecord(**values, seq=row["seq"])
+    after = row.get("after_state")
+    return TurnRecord(**values, seq=row["seq"], state_after=json.loads(after) if after is not None else None)
 
 
 def _first_difference(audited: dict, stored: dict) -> str | None:

@@ -25,6 +25,13 @@ def add(commands) -> None:
     _engine_options(p)
     p.add_argument("--state", metavar="JSON", help='initial state as JSON, e.g. \'{"gold": 10}\'')
     p.add_argument("--trace", action="store_true", help="show each turn's trace")
+    p.add_argument("--db", metavar="FILE", help="keep the conversation and its audit trail in this "
+                                                "session store (SQLite; created if missing)")
+    p.add_argument("--session", metavar="ID", help="with --db: the session to resume, or to start "
+                                                   "under this id (default: a new id)")
+    p.add_argument("--on-change", choices=["error", "continue"], default="error",
+                   help="with --db: resuming a session whose policy or catalog changed is an error "
+                        "(default) or continues on the new version")
     p.set_defaults(run=run_chat)
 
     d = commands.add_parser("demo", help="run scripted conversations with the example policies",
@@ -59,7 +66,8 @@ def make_engine(args: argparse.Namespace, policy_path: str, backend=None):
 
     policy = load_policy(policy_path)
     return Engine(policy, mode=args.mode, backend=backend or args.backend,
-                  locale=getattr(args, "locale", None), allow_drafts=args.dev)
+                  locale=getattr(args, "locale", None), allow_drafts=args.dev,
+                  store=getattr(args, "db", None), on_change=getattr(args, "on_change", "error"))
 
 
 def backend_options(args: argparse.Namespace) -> dict:
@@ -81,8 +89,11 @@ def load_backend(args: argparse.Namespace):
 
 def run_chat(args: argparse.Namespace) -> int:
     engine = make_engine(args, args.policy, load_backend(args))
-    session = engine.session("chat", state=parse_state(args.state))
+    session = engine.session(args.session or _new_session_id(args.db), state=parse_state(args.state) or None)
     print(f"Talking to {engine.policy.name} ({engine.mode} mode). Ctrl-D to leave.")
+    if args.db:
+        print(f"Session {session.id} in {args.db}, {len(session.turns)} turns so far; "
+              f"resume with --session {session.id}.")
     while not session.ended:
         try:
             message = input("you> ")
@@ -100,6 +111,15 @@ def run_chat(args: argparse.Namespace) -> int:
         if args.trace:
             print(format_trace(turn))
     return 0
+
+
+def _new_session_id(db: str | None) -> str:
+    """"chat" in memory; in a store, a new id that names the time it started."""
+    if not db:
+        return "chat"
+    import secrets
+
+    return f"chat-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def format_trace(turn) -> str:
