@@ -7,13 +7,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint clean bench bench-quick bench-peers
 
 demo: $(STAMP)
 	$(BIN)/dialogue demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(MAKE) bench-quick
+
+# Benchmarks (benchmarks/): every figure a ratio against a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --readme
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run.py --quick
+
+PEERS := benchmarks/.venv-peers
+bench-peers: $(STAMP)
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	test -f $(PEERS)/.installed || { $(PEERS)/bin/python -m pip install --quiet \
+		'nemoguardrails==0.24.1' 'openai==3.54.0' && touch $(PEERS)/.installed; }
+	$(BIN)/python benchmarks/peers.py
 
 lint: $(STAMP)
 	$(BIN)/dialogue lint policies/*.py catalogs/*.toml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -44,7 +45,14 @@ class Exploration:
         return tuple(seen)
 
     def paths_to(self, target: Reply) -> tuple[Path, ...]:
-        return tuple(p for p in self.paths if p.reply == target)
+        return self._by_reply.get(target, ())
+
+    @cached_property
+    def _by_reply(self) -> dict[Reply, tuple[Path, ...]]:
+        index: dict[Reply, list[Path]] = {}
+        for path in self.paths:
+            index.setdefault(path.reply, []).append(path)
+        return {reply: tuple(paths) for reply, paths in index.items()}
 
 
 class _ExploringSaid(Said):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from decimal import Decimal
-from functools import lru_cache
+import threading
+from collections import OrderedDict
+from functools import cached_property
 from typing import Any, Sequence
 
 from .backends.base import Constraint, Hole, Piece, _merge
@@ -33,12 +35,48 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
+class _IdentityCache:
+    """Results remembered by the identity of their inputs (replies, catalogs are immutable).
+
+    Each entry keeps its inputs alive and is checked with `is`, so a reused `id()` never
+    returns another object's result. Bounded: cleared wholesale when full.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size, self.entries = size, {}
+
+    def get(self, key: tuple, inputs: tuple) -> Any:
+        entry = self.entries.get(key)
+        if entry is not None and len(entry[0]) == len(inputs) and all(a is b for a, b in zip(entry[0], inputs)):
+            return entry[1]
+        return None
+
+    def put(self, key: tuple, inputs: tuple, value: Any) -> Any:
+        if len(self.entries) >= self.size:
+            self.entries.clear()
+        self.entries[key] = (inputs, value)
+        return value
+
+
+_SERIALIZED = _IdentityCache(8192)
+_CONSTRAINTS = _IdentityCache(256)
+
+
 def serialize(reply: Reply, catalog=None) -> tuple[Piece, ...]:
     """The model-facing form of `reply`: literal text, with holes for extracted slots.
 
     Slots follow the catalog's declaration order; the lines of a multi-line reply are
-    joined by " + ".
+    joined by " + ". Remembered per reply object: a turn's history and reachable set
+    reuse the same objects.
     """
+    key = (id(reply), id(catalog))
+    entry = _SERIALIZED.entries.get(key)
+    if entry is not None and entry[0][0] is reply and entry[0][1] is catalog:
+        return entry[1]
+    return _SERIALIZED.put(key, (reply, catalog), _serialize(reply, catalog))
+
+
+def _serialize(reply: Reply, catalog=None) -> tuple[Piece, ...]:
     pieces: list[Piece] = []
     for n, line in enumerate(reply.lines):
         if n:
@@ -77,27 +115,62 @@ def extracted_in_order(reply: Reply, catalog=None) -> list[Extracted]:
 
 
 def constraint_for(replies: Sequence[Reply], catalog=None) -> Constraint:
-    """The constraint admitting exactly `replies` (in their order)."""
-    return Constraint(tuple(serialize(r, catalog) for r in replies))
+    """The constraint admitting exactly `replies` (in their order).
+
+    Remembered by the identity of the replies: an exploration cached by the engine hands
+    the same reply objects to every turn in the same state, so a repeat costs a lookup.
+    """
+    inputs = (catalog, *replies)
+    key = tuple(map(id, inputs))
+    found = _CONSTRAINTS.get(key, inputs)
+    if found is None:
+        found = _CONSTRAINTS.put(key, inputs, Constraint(tuple(serialize(r, catalog) for r in replies)))
+    return found
 
 
 def display(pieces: Sequence[Piece]) -> str:
     """A serialized reply for people and prompts: holes shown as <regex>."""
+    if len(pieces) == 1 and isinstance(pieces[0], str):
+        return pieces[0]
     return "".join(f"<{p.pattern}>" if isinstance(p, Hole) else p for p in pieces)
 
 
 class ReplyGrammar:
-    """A compiled grammar for one constraint; `parse` maps output to one alternative."""
+    """A compiled grammar for one constraint; `parse` maps output to one alternative.
+
+    The Lark grammar is the definition. Two exact shortcuts give the same answers for
+    far less: a choice of distinct literal strings is a dictionary lookup (the Lark
+    parser is built only if two alternatives spell the same string, where it reports
+    the conflict as before), and output with holes is first matched with one Python
+    regex of the alternatives (Lark's Earley parser runs where that finds nothing).
+    """
 
     def __init__(self, constraint: Constraint) -> None:
-        from lark import Lark
-
         self.constraint = constraint
         self.has_holes = not constraint.is_choice
-        self.source = lark_source(constraint)
+        self._lark = None
+        self._literals: dict[str, int] | None = None
+        self._regex = None
+        if self.has_holes:
+            self._lark = self._build()
+            self._regex = _alternatives_regex(constraint)
+        else:
+            literals = {a[0] if a else "": i for i, a in enumerate(constraint.alternatives)}
+            if len(literals) == len(constraint.alternatives):
+                self._literals = literals
+            else:
+                self._lark = self._build()
+
+    @cached_property
+    def source(self) -> str:
+        return lark_source(self.constraint)
+
+    def _build(self):
+        from lark import Lark
+
         parser = "earley" if self.has_holes else "lalr"
         lexer = "dynamic" if self.has_holes else "contextual"
-        self._lark = Lark(self.source, parser=parser, lexer=lexer, start="start")
+        return Lark(self.source, parser=parser, lexer=lexer, start="start")
 
     def parse(self, raw: str) -> tuple[int, tuple[str, ...]]:
         """The index of the alternative `raw` spells, and the text of its holes.
@@ -108,6 +181,20 @@ class ReplyGrammar:
 
         if not isinstance(raw, str):
             raise OutputInvalid(f"model output is {type(raw).__name__}, not text", raw=None)
+        if self._literals is not None:
+            index = self._literals.get(raw)
+            if index is None:
+                raise OutputInvalid(f"output is not one of the {len(self.constraint.alternatives)} "
+                                    f"admitted replies (UnexpectedInput)", raw=raw)
+            return index, ()
+        if self._regex is not None:
+            found = self._regex.fullmatch(raw)
+            if found is not None:
+                index = int(found.lastgroup[1:])
+                holes = tuple(found.group(f"h{index}_{j}") for j, p in enumerate(self.constraint.alternatives[index])
+                              if isinstance(p, Hole))
+                self._check_holes(index, holes, raw)
+                return index, holes
         try:
             tree = self._lark.parse(raw)
         except LarkError as exc:
@@ -154,10 +241,53 @@ def _regex_literal(pattern: str) -> str:
     return "(?:" + pattern.replace("/", "\\/") + ")"
 
 
-@lru_cache(maxsize=256)
+def _alternatives_regex(constraint: Constraint):
+    """One Python regex: a named group per alternative (`aI`), and per hole (`hI_J`).
+
+    None where a hole pattern could mean something else inside a larger regex
+    (numbered or named back-references, its own named groups, inline flags).
+    """
+    import re
+
+    parts = []
+    for i, alt in enumerate(constraint.alternatives):
+        pieces = []
+        for j, piece in enumerate(alt):
+            if isinstance(piece, Hole):
+                if re.search(r"\\[1-9]|\(\?P|\(\?<|\(\?[aiLmsux]", piece.pattern):
+                    return None
+                pieces.append(f"(?P<h{i}_{j}>(?:{piece.pattern}))")
+            else:
+                pieces.append(re.escape(piece))
+        parts.append(f"(?P<a{i}>{''.join(pieces)})")
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return None
+
+
+_GRAMMARS: OrderedDict[str, ReplyGrammar] = OrderedDict()
+_GRAMMARS_LOCK = threading.Lock()
+
+
 def reply_grammar(constraint: Constraint) -> ReplyGrammar:
-    """The compiled grammar for `constraint`, cached by the set it admits."""
-    return ReplyGrammar(constraint)
+    """The compiled grammar for `constraint`, cached by the set it admits (its key)."""
+    found = _GRAMMARS.get(constraint.key)
+    if found is None:
+        found = ReplyGrammar(constraint)
+        with _GRAMMARS_LOCK:
+            _GRAMMARS[constraint.key] = found
+            while len(_GRAMMARS) > 256:
+                _GRAMMARS.popitem(last=False)
+    return found
+
+
+def clear_caches() -> None:
+    """Forget every remembered serialization, constraint and grammar (for cold measurements)."""
+    _SERIALIZED.entries.clear()
+    _CONSTRAINTS.entries.clear()
+    with _GRAMMARS_LOCK:
+        _GRAMMARS.clear()
 
 
 def parse_output(constraint: Constraint, raw: str) -> tuple[int, tuple[str, ...]]:

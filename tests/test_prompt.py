@@ -35,10 +35,29 @@ def test_message_is_quoted_as_data(shop):
     assert hostile not in prompt.user
     assert quote(hostile) in prompt.user
     assert json.loads(quote(hostile)) == hostile
-    assert prompt.user.count("\nReply:") == 1
+    assert prompt.user.endswith("\n" + quote(hostile) + " ->")  # the message stays on its one line
+    assert "\nReply: GREETING" not in prompt.user and "\n## Decision code" not in prompt.user
 
 
 def test_content_free_prompt_shares_the_prefix(shop):
     prompt = build_prompt(shop, shop.new_state(), [], "hello", ["GREETING"])
     assert prompt.content_free.system == prompt.system
     assert '"N/A"' in prompt.content_free.user and "hello" not in prompt.content_free.user
+
+
+def test_questions_show_their_examples_and_the_other_questions_as_no():
+    from dialogue import load_policy
+    from dialogue.prompt import question_examples, question_prompt
+
+    from .conftest import ROOT
+
+    policy = load_policy(ROOT / "policies" / "blacksmith.py")
+    shots = question_examples(policy, "the player says goodbye", "ask")
+    assert ("bye", "yes") in shots and ("farewell", "yes") in shots
+    assert ("your swords are junk", "no") in shots  # another question's example
+    assert all(answer in ("yes", "no") for _, answer in shots)
+    picks = question_examples(policy, "which item does the player want?", "pick")
+    assert ("a knife", "dagger") in picks
+    prompt = question_prompt(policy, [], "so long", "the player says goodbye", "ask")
+    assert '"bye" -> yes' in prompt.user and prompt.user.endswith('"so long" ->')
+    assert '"N/A" ->' in prompt.content_free.user and "so long" not in prompt.content_free.user

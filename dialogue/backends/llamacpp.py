@@ -107,20 +107,27 @@ class LlamaCppBackend:
         if self._llm is None:
             raise BackendError("the backend was closed")
         timings: dict[str, float] = {}
+        heads = _heads(constraint)
         calibration = None
-        if self.calibrate and prompt.content_free is not None:
+        if self.calibrate and prompt.content_free is not None and heads is not None:
             t = time.perf_counter()
-            calibration = self._calibration_for(prompt.content_free, constraint)
+            calibration = self._calibration_for(prompt.content_free, heads)
             timings["calibration_s"] = time.perf_counter() - t
         tokens = self._prompt_tokens(prompt)
         t = time.perf_counter()
         reused, new = self._prefill(tokens)
         timings["prefill_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        if constraint.is_choice:
-            text, forced, steps, scores = self._walk_trie(self._trie(constraint), calibration)
-        else:
+        if heads is None:
             text, forced, steps, scores = self._walk_regex(constraint)
+        else:
+            text, forced, steps, scores, pending = self._walk_trie(self._trie(heads), calibration)
+            rest = _remainders(constraint, text)
+            if rest is not None:
+                if pending:
+                    self._llm.eval(pending)
+                tail, tail_forced, tail_steps, _ = self._walk_regex(rest)
+                text, forced, steps = text + tail, forced + tail_forced, steps + tail_steps
         timings["decode_s"] = time.perf_counter() - t
         return Completion(text=text, tokens_reused=reused, tokens_new=new, tokens_forced=forced,
                           decode_steps=steps, scores=scores, seconds=time.perf_counter() - start,
@@ -132,12 +139,7 @@ class LlamaCppBackend:
         if len(tokens) + 64 > self.n_ctx:
             raise BackendError(f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx} "
                                "(shorten the history or raise n_ctx)")
-        cached = llm.n_tokens
-        common = 0
-        ids = llm.input_ids
-        limit = min(cached, len(tokens))
-        while common < limit and ids[common] == tokens[common]:
-            common += 1
+        common = _common_prefix(llm.input_ids, llm.n_tokens, tokens)
         common = min(common, len(tokens) - 1)  # the last token is evaluated to get its logits
         llm.n_tokens = common
         llm.eval(tokens[common:])
@@ -176,12 +178,13 @@ class LlamaCppBackend:
                 first = False
             best = max(options, key=choice_scores.__getitem__)
             if best == self._eos:
-                return trie.alternatives[node.terminal], forced, steps, scores
+                return trie.alternatives[node.terminal], forced, steps, scores, pending
             pending.append(best)
             node = node.children[best]
-        if pending:
-            self._llm.eval(pending)  # keep the KV cache consistent with what was chosen
-        return trie.alternatives[node.only], forced, steps, scores
+        # Tokens after the last branch are forced: the answer is known without evaluating them.
+        # The KV cache stays consistent: it holds exactly the tokens evaluated (`n_tokens`);
+        # `pending` are the chosen tokens not yet evaluated.
+        return trie.alternatives[node.only], forced, steps, scores, pending
 
     def _walk_regex(self, constraint: Constraint):
         """Greedy decoding inside an outlines-core index of the constraint's regex."""
@@ -336,6 +339,42 @@ class LlamaCppBackend:
         got = self.generate(probe, regex).text
         if not re.fullmatch("[A-Z]{2}[0-9]{4}", got):
             raise ConstraintError(f"regex-constrained decoding is not being enforced: got {got!r}")
+
+
+def _heads(constraint: Constraint) -> Constraint | None:
+    """The choice among the alternatives' literal heads (the text before a first hole).
+
+    The reply is chosen on this choice, by the token trie and calibrated scores; only the
+    holes of the chosen reply are then decoded inside its regex. None when an alternative
+    starts with a hole.
+    """
+    if constraint.is_choice:
+        return constraint
+    heads = [alt[0] if alt and isinstance(alt[0], str) else "" for alt in constraint.alternatives]
+    if not all(heads):
+        return None
+    return Constraint.choice(list(dict.fromkeys(heads)))
+
+
+def _remainders(constraint: Constraint, head: str) -> Constraint | None:
+    """What follows `head` in the alternatives it starts, or None when `head` is complete."""
+    if constraint.is_choice:
+        return None
+    rest = [alt[1:] for alt in constraint.alternatives if alt and alt[0] == head]
+    if all(not r for r in rest):
+        return None
+    return Constraint(tuple(rest))
+
+
+def _common_prefix(cached_ids, n_cached: int, tokens: list[int]) -> int:
+    """How many leading `tokens` equal the first `n_cached` ids already in the KV cache."""
+    import numpy as np
+
+    limit = min(n_cached, len(tokens))
+    if limit == 0:
+        return 0
+    differs = np.flatnonzero(np.asarray(cached_ids[:limit]) != np.asarray(tokens[:limit], dtype=np.intc))
+    return int(differs[0]) if differs.size else limit
 
 
 def _remember(cache: OrderedDict, key: Any, value: Any, size: int) -> None:

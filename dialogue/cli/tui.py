@@ -1,0 +1,33 @@
+"""`dialogue tui`: the Textual app (playground, catalog editor, test runner)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .chat import _engine_options, backend_options
+
+ORDER = 70
+
+
+def add(commands) -> None:
+    p = commands.add_parser("tui", help="test a policy and edit its catalog in a terminal UI",
+                            description="A terminal UI for designers and reviewers: chat with a "
+                                        "policy and see each reply's trace (F1), edit its catalog "
+                                        "with live validation (F2), run its conversation tests (F3).")
+    p.add_argument("policy", nargs="?", metavar="POLICY",
+                   help="a policies/NAME.py or NAME.tree.toml file (optional with --catalog)")
+    p.add_argument("--catalog", metavar="FILE", help="the catalog to edit (default: the policy's)")
+    p.add_argument("--tests", metavar="FILE",
+                   help="the conversation tests file (default: NAME.tests.toml beside the policy)")
+    _engine_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tui import make_app
+
+    app = make_app(args.policy, backend=args.backend, mode=args.mode, locale=args.locale,
+                   catalog_path=args.catalog, tests_path=args.tests,
+                   backend_options=backend_options(args), allow_drafts=args.dev)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,182 @@
+"""The playground: a message in, the reply and its trace out; state, settings, save as test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from textual.widgets import Input, Select, Static, TextArea
+
+from .conftest import SIZE, blacksmith_app, settle
+
+pytestmark = pytest.mark.tui
+
+
+async def say(pilot, message: str) -> None:
+    pilot.app.screen.query_one("#message", Input).focus()
+    await pilot.press(*message, "enter")
+    await settle(pilot)
+
+
+def test_a_message_gets_a_reply_and_its_trace(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, ["OFFER(item=dagger, price=15)"])
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "a dagger please")
+            screen = app.screen
+            turns = screen.query(".turn")
+            assert len(turns) == 1
+            shown = str(turns[0].render())
+            assert "a dagger please" in shown
+            assert "The dagger? 15 Gold. My own work. Want it?" in shown
+            assert "OFFER" in shown and "··· ms" in shown
+            trace = str(screen.query_one("#trace", Static).render())
+            assert "OFFER(item=dagger, price=15)" in trace  # chosen
+            assert "TOO_POOR(item=sword, price=50)" in trace  # reachable at 20 gold
+            assert "'OFFER(item=dagger, price=15)'" in trace  # the model's raw output
+            state = json.loads(screen.query_one("#state", TextArea).text)
+            assert state["offer"] == "dagger" and state["offer_price"] == 15
+    asyncio.run(run())
+
+
+def test_an_invalid_answer_is_retried_then_falls_back_and_says_so(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, ["nonsense", "OFFER(item=sword, price=1)"])
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "give me a sword for free")
+            turn = app.screen.query_one(".turn")
+            assert "FALLBACK" in str(turn.render())
+            assert turn.has_class("fallback")
+            trace = str(app.screen.query_one("#trace", Static).render())
+            assert "fallback: model output failed validation 2 times" in trace
+    asyncio.run(run())
+
+
+def test_executed_mode_shows_each_question_and_answer(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, ["no", "no", "yes", "shield"], mode="executed")
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "how much is a shield?")
+            trace = str(app.screen.query_one("#trace", Static).render())
+            assert "the player wants to buy an item or asks its price" in trace
+            assert "-> yes" in trace and "-> shield" in trace
+            assert "TOO_POOR" in str(app.screen.query_one(".turn").render())
+    asyncio.run(run())
+
+
+def test_the_state_is_validated_by_the_policy_and_applied(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, ["OFFER(item=sword, price=50)"])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            area = screen.query_one("#state", TextArea)
+            area.load_text('{"gold": "lots"}')
+            await pilot.pause()
+            assert "invalid state for policy 'blacksmith'" in str(screen.query_one("#state-status").render())
+            area.load_text('{"gold": 100}')
+            await pilot.pause()
+            assert "valid" in str(screen.query_one("#state-status").render())
+            screen.action_apply_state()
+            await say(pilot, "a sword")  # affordable now: OFFER is reachable
+            assert "The sword? 50 Gold." in str(screen.query_one(".turn").render())
+            assert screen.initial_state["gold"] == 100
+    asyncio.run(run())
+
+
+def test_mode_and_locale_switch_and_the_conversation_goes_on(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, ["GREETING", "no", "no", "no", "no", "no", "no", "no", "yes"])
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "hello")
+            await pilot.press("ctrl+l")  # en -> de
+            await pilot.press("ctrl+t")  # prompted -> executed
+            await pilot.pause()
+            screen = app.screen
+            assert screen.query_one("#mode", Select).value == "executed"
+            assert "locale de" in str(screen.query_one("#settings-bar").render())
+            await say(pilot, "hallo")
+            turns = screen.query(".turn")
+            assert len(turns) == 2 and screen.session.turns[1].trace.mode == "executed"
+            assert "Hildas Schmiede." in str(turns[1].render())
+            assert len(screen.session.turns) == 2
+    asyncio.run(run())
+
+
+def test_a_failing_backend_shows_the_error_and_the_screen_goes_on(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, [])  # the script is empty: the backend raises
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "hello")
+            error = app.screen.query_one(".turn.error")
+            assert "ran out of answers" in str(error.render())
+            assert app.screen.query_one("#message", Input).has_focus
+    asyncio.run(run())
+
+
+def test_the_reply_comes_from_a_worker_while_the_screen_shows_a_spinner(tmp_path):
+    import threading
+
+    release = threading.Event()
+
+    def slow(prompt, constraint):
+        release.wait(5)
+        return "GREETING"
+
+    async def run():
+        from dialogue.backends.scripted import ScriptedBackend
+        from dialogue.tui import make_app
+
+        from .conftest import BLACKSMITH
+
+        app = make_app(BLACKSMITH, backend=ScriptedBackend(slow), tests_path=tmp_path / "t.toml")
+        async with app.run_test(size=SIZE) as pilot:
+            app.screen.query_one("#message", Input).focus()
+            await pilot.press(*"hi", "enter")
+            await pilot.pause()
+            assert app.screen.query("LoadingIndicator")  # the spinner, and the UI answers
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert "locale de" in str(app.screen.query_one("#settings-bar").render())
+            release.set()
+            await settle(pilot)
+            assert not app.screen.query(".pending")
+            assert len(app.screen.query(".turn")) == 1
+    asyncio.run(run())
+
+
+def test_the_command_palette_offers_the_settings_and_screens(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert {"Mode: executed", "Locale: de", "Backend: scripted", "Save as test",
+                    "Go to Catalog", "Go to Tests"} <= set(titles)
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Mode: exec", "enter")
+            await pilot.pause()
+            await pilot.pause()
+            assert app.workspace.mode == "executed"
+    asyncio.run(run())
+
+
+def test_the_conversation_is_saved_as_a_test_case(tmp_path):
+    testing = pytest.importorskip("dialogue.testing")
+
+    async def run():
+        app = blacksmith_app(tmp_path, ["GREETING", "OFFER(item=dagger, price=15)"])
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "hello")
+            await say(pilot, "a dagger?")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            name = app.screen.query_one("#case-name", Input)
+            name.value = "buys a dagger"
+            await pilot.press("enter")
+            await pilot.pause()
+    asyncio.run(run())
+    path = tmp_path / "blacksmith.tests.toml"
+    cases = testing.load_tests(path)
+    (case,) = [c for c in cases if getattr(c, "name", None) == "buys a dagger"]
+    assert "OFFER" in path.read_text() and "a dagger?" in path.read_text()

@@ -1,0 +1,257 @@
+"""The test runner: the policy's conversation tests, run all or one, expected against got.
+
+A thin layer over `dialogue.testing`: `load_tests` lists the cases, `run_tests` runs them
+in a worker thread (reporting progress), `record=True` re-records the expectations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Label, LoadingIndicator, Static
+
+from dialogue.errors import DialogueError
+
+from .workspace import Workspace
+
+
+def _name(case: Any) -> str:
+    return case["name"] if isinstance(case, dict) else getattr(case, "name")
+
+
+class TestsScreen(Screen):
+    """Run the conversation tests of the policy and read why one failed."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "run_all", "Run all"),
+        Binding("ctrl+o", "run_one", "Run one"),
+        Binding("ctrl+e", "record", "Re-record"),
+        Binding("ctrl+l", "reload", "Reload", show=False),
+    ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__(name="tests")
+        self.workspace = workspace
+        self.cases: list[Any] = []
+        self.results: dict[str, Any] = {}
+        self.coverage: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="tests-status")
+        with Horizontal(id="runner"):
+            with Vertical(id="cases-column"):
+                yield DataTable(id="cases", cursor_type="row")
+                yield LoadingIndicator(id="running")
+            with VerticalScroll(id="result-column"):
+                yield Static("Select a test; ctrl+r runs them all.", id="result")
+                yield Static(id="coverage")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Tests"
+        table = self.query_one("#cases", DataTable)
+        table.add_column("test", key="test")
+        table.add_column("result", key="result")
+        self.query_one("#running").display = False
+        self.action_reload()
+
+    # -- cases ---------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        path = self.workspace.tests_path
+        self.cases, self.results = [], {}
+        if path is None:
+            return self._status(Text("No tests file: open a policy or pass --tests FILE.", style="red"))
+        try:
+            from dialogue.testing import load_tests
+        except ImportError as exc:
+            return self._status(Text(f"The test runner needs dialogue.testing: {exc}", style="red"))
+        if not path.exists():
+            self._fill()
+            return self._status(f"{path.name}: no tests yet. Save a conversation in the playground (ctrl+s).")
+        try:
+            self.cases = list(load_tests(path))
+        except DialogueError as exc:
+            return self._status(Text(str(exc), style="red"))
+        self._fill()
+        self._summary()
+
+    def _status(self, text: Text | str) -> None:
+        self.query_one("#tests-status", Static).update(text)
+
+    def _fill(self) -> None:
+        table = self.query_one("#cases", DataTable)
+        table.clear()
+        for case in self.cases:
+            table.add_row(_name(case), self._result_text(_name(case)), key=_name(case))
+
+    def _result_text(self, name: str) -> Text:
+        result = self.results.get(name)
+        if result is None:
+            return Text("-", style="dim")
+        return Text("pass", style="bold green") if result.passed else Text("FAIL", style="bold red")
+
+    def _summary(self) -> None:
+        done = [self.results[_name(c)] for c in self.cases if _name(c) in self.results]
+        passed = sum(1 for r in done if r.passed)
+        text = Text(f"{self.workspace.tests_path.name}  {len(self.cases)} tests")
+        if done:
+            text.append(f"  {passed} passed", style="green")
+            text.append(f"  {len(done) - passed} failed", style="bold red" if len(done) > passed else "")
+        self._status(text)
+
+    @on(DataTable.RowSelected, "#cases")
+    def _row_selected(self) -> None:
+        self.action_run_one()
+
+    @on(DataTable.RowHighlighted, "#cases")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self._show(event.row_key.value)
+
+    def _selected(self) -> str | None:
+        table = self.query_one("#cases", DataTable)
+        if not self.cases or table.cursor_row is None or table.cursor_row >= len(self.cases):
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def _show(self, name: str) -> None:
+        result = self.results.get(name)
+        box = self.query_one("#result", Static)
+        if result is None:
+            return box.update(Text.assemble((name, "bold"), "\nnot run yet: ctrl+o runs it"))
+        text = Text.assemble((name, "bold"), "  ", self._result_text(name), "\n")
+        mismatch = getattr(result, "mismatch", None)
+        if mismatch:
+            text.append(f"{mismatch}\n", style="red")
+        for turn in getattr(result, "turns", None) or []:
+            text.append_text(_turn_text(turn))
+        box.update(text)
+
+    # -- running -------------------------------------------------------------------
+
+    def action_run_all(self) -> None:
+        self._start(None, record=False)
+
+    def action_run_one(self) -> None:
+        name = self._selected()
+        if name is not None:
+            self._start(name, record=False)
+
+    def action_record(self) -> None:
+        name = self._selected()
+        what = f"the expected replies of {name!r}" if name else "every test's expected replies"
+        self.app.push_screen(ConfirmScreen(f"Re-record {what} from what the model says now?"),
+                             lambda yes: yes and self._start(name, record=True))
+
+    def _start(self, name: str | None, *, record: bool) -> None:
+        if not self.cases or self.workspace.tests_path is None:
+            self.notify("No tests to run.", severity="warning")
+            return
+        if any(w.group == "tests" and w.is_running for w in self.workers):
+            self.notify("The tests are running already.", severity="warning")
+            return
+        self.query_one("#running").display = True
+        self._status(f"running {name or 'all tests'} with {self.workspace.backend_name} "
+                     f"({self.workspace.mode})...")
+        self._run(name, record)
+
+    @work(thread=True, group="tests")
+    def _run(self, name: str | None, record: bool) -> None:
+        from dialogue.testing import run_tests
+
+        ws = self.workspace
+        try:
+            run = run_tests([ws.tests_path], backend=ws.backend(), mode=ws.mode, k=name, record=record,
+                            coverage=True,
+                            progress=lambda result: self.app.call_from_thread(self._progress, result))
+        except DialogueError as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._finished, run, record)
+
+    def _progress(self, result: Any) -> None:
+        name = getattr(result, "name", None)
+        if name is None:
+            return
+        self.results[name] = result
+        table = self.query_one("#cases", DataTable)
+        if name in table.rows:
+            table.update_cell(name, "result", self._result_text(name))
+
+    def _failed(self, exc: DialogueError) -> None:
+        self.query_one("#running").display = False
+        self._status(Text(str(exc), style="red"))
+
+    def _finished(self, run: Any, record: bool) -> None:
+        self.query_one("#running").display = False
+        for result in run.results:
+            self._progress(result)
+        self.coverage = getattr(run, "coverage", None)
+        if record:
+            self.action_reload()
+            self.notify("Re-recorded the expected replies.")
+        self._summary()
+        self._show_coverage()
+        name = self._selected()
+        if name is not None:
+            self._show(name)
+
+    def _show_coverage(self) -> None:
+        box = self.query_one("#coverage", Static)
+        if self.coverage is None:
+            return box.update("")
+        box.update(Text.assemble(("coverage\n", "bold underline"), str(self.coverage)))
+
+    def commands(self):
+        yield SystemCommand("Run all tests", "Run every conversation test of the policy", self.action_run_all)
+        yield SystemCommand("Run the selected test", "Run one conversation test", self.action_run_one)
+        yield SystemCommand("Re-record", "Record the replies the model gives now as expected",
+                            self.action_record)
+
+
+def _turn_text(turn: Any) -> Text:
+    """One turn of a result: the message, and what was expected against what came."""
+    if not isinstance(turn, dict):
+        return Text(f"{turn}\n")
+    out = Text()
+    out.append("you ", style="bold")
+    out.append(f"{turn.get('user', turn.get('message', ''))}\n")
+    expected, got = turn.get("expected"), turn.get("got")
+    ok = turn.get("passed", expected == got)
+    out.append("  expected ", style="dim")
+    out.append(f"{expected}\n")
+    out.append("  got      ", style="dim")
+    out.append(f"{got}\n", style="green" if ok else "bold red")
+    return out
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question."""
+
+    BINDINGS = [Binding("escape", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question)
+            with Horizontal(id="buttons"):
+                yield Button("Yes", id="yes", variant="warning")
+                yield Button("No", id="no")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
