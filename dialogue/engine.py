@@ -20,7 +20,7 @@ from .backends.base import Backend, Completion, Constraint, Hole
 from .errors import (CatalogError, DialogueError, EffectError, MessageRejected, OutputInvalid,
                      PolicyError, SessionError)
 from .explore import Exploration, ReplayingSaid, explore, frozen_copy, run_decision
-from .grammar import constraint_for, display, extracted_in_order, reply_grammar, serialize
+from .grammar import constraint_for, display, extracted_in_order, narrowed, reply_grammar, serialize
 from .policy import Policy
 from .prompt import HistoryLine, build_prompt, question_prompt, reply_hints
 from .reply import Reply
@@ -344,6 +344,14 @@ class Session:
         return [HistoryLine(t.message, _serial(t.reply, self.engine.catalog)) for t in keep]
 
 
+def _earlier(session: Session) -> list[str]:
+    """The messages of the session's last turns, oldest first (where extracted values may be)."""
+    return [turn.message for turn in session.turns[-EARLIER_TURNS:]]
+
+
+EARLIER_TURNS = 20  # how far back a hole looks for what the person typed
+
+
 def _serial(reply: Reply, catalog) -> str:
     return display(serialize(reply, catalog))
 
@@ -379,7 +387,8 @@ class _Prompted:
         prompt = build_prompt(engine.policy, self.session.state, history, self.message, trace.reachable,
                               self.session.node, hints)
         trace.timings["prompt_s"] = time.perf_counter() - t
-        parsed = _generate_valid(engine, prompt, constraint, trace)
+        parsed = _generate_valid(engine, prompt, constraint, trace,
+                                 guide=narrowed(constraint, self.message, _earlier(self.session)))
         if parsed is None:
             return None
         index, holes = parsed
@@ -444,13 +453,19 @@ def _checked(engine: Engine, session: Session, chosen: Reply, trace: Trace) -> R
     return result
 
 
-def _generate_valid(engine: Engine, prompt, constraint: Constraint, trace: Trace):
-    """Call the model, validate; retry `engine.retries` times; None means fallback."""
+def _generate_valid(engine: Engine, prompt, constraint: Constraint, trace: Trace,
+                    guide: Constraint | None = None):
+    """Call the model, validate; retry `engine.retries` times; None means fallback.
+
+    `guide` (default: the constraint) is what the backend decodes in; the output is
+    always validated against `constraint`.
+    """
     grammar = reply_grammar(constraint)
+    guide = guide or constraint
     for attempt in range(engine.retries + 1):
         trace.retries = max(trace.retries, attempt)
         t = time.perf_counter()
-        completion = engine.backend.generate(prompt, constraint)
+        completion = engine.backend.generate(prompt, guide)
         trace.timings["generate_s"] = trace.timings.get("generate_s", 0.0) + time.perf_counter() - t
         for stage, seconds in completion.detail.get("timings", {}).items():
             trace.timings[stage] = trace.timings.get(stage, 0.0) + seconds
@@ -536,7 +551,9 @@ class _ModelSaid(Said):
         constraint = (Constraint.choice(labels) if step.kind != EXTRACT
                       else Constraint(((Hole(step.pattern, step.max_length or 64),),)))
         attempts_before = len(trace.raw)
-        parsed = _generate_valid(engine, prompt, constraint, trace)
+        guide = (narrowed(constraint, self.runner.message, _earlier(self.runner.session))
+                 if step.kind == EXTRACT else constraint)
+        parsed = _generate_valid(engine, prompt, constraint, trace, guide=guide)
         raw = trace.raw[attempts_before:]
         if parsed is None:
             raise OutputInvalid(f"no valid answer to {step.question!r}", raw=raw[-1] if raw else None)

@@ -9,8 +9,9 @@ grammar that admits exactly those strings; validation parses model output with i
 from __future__ import annotations
 
 import datetime as _dt
-from decimal import Decimal
+import re
 import threading
+from decimal import Decimal
 from collections import OrderedDict
 from functools import cached_property
 from typing import Any, Sequence
@@ -20,8 +21,8 @@ from .errors import OutputInvalid
 from .reply import Reply
 from .said import Extracted
 
-__all__ = ["ReplyGrammar", "constraint_for", "display", "extracted_in_order", "reply_grammar", "serialize",
-           "value_text"]
+__all__ = ["ReplyGrammar", "constraint_for", "display", "extracted_in_order", "narrowed", "reply_grammar",
+           "serialize", "value_text"]
 
 
 def value_text(value: Any) -> str:
@@ -126,6 +127,122 @@ def constraint_for(replies: Sequence[Reply], catalog=None) -> Constraint:
     if found is None:
         found = _CONSTRAINTS.put(key, inputs, Constraint(tuple(serialize(r, catalog) for r in replies)))
     return found
+
+
+_SCAN_CHARS = 4000
+
+
+def narrowed(constraint: Constraint, message: str, earlier: Sequence[str] = (), most: int = 8) -> Constraint:
+    """The constraint to decode in: each hole cut down to the spans the person typed.
+
+    An extracted value is something the person wrote. Where the message holds text of a
+    hole's pattern (a ZIP code, an order number), decoding chooses among those spans
+    instead of writing characters of its own: a small model copies badly but chooses well.
+    Without such a span in the message, the spans of `earlier` messages (newest first) are
+    the choices; a reply whose hole has no span anywhere would be an invented value, so it
+    is left out (unless every reply would be). A hole stays as it is when its pattern can
+    match a space (names, free text) or when there are more than `most` spans. Only
+    decoding is narrowed: the output is validated against the reachable replies, so a
+    backend that ignores the guide is judged as before.
+    """
+    if not any(isinstance(p, Hole) for alt in constraint.alternatives for p in alt):
+        return constraint
+    texts = [t[:_SCAN_CHARS] for t in (message, *reversed(earlier)) if t]
+    spans: dict[Hole, Hole | None] = {}
+    changed = False
+    alternatives = []
+    for alt in constraint.alternatives:
+        pieces: list[Piece] | None = []
+        for piece in alt:
+            if isinstance(piece, Hole):
+                if piece not in spans:
+                    spans[piece] = _narrow_hole(piece, texts, most)
+                if spans[piece] is None:
+                    pieces = None
+                    break
+                changed = changed or spans[piece] is not piece
+                piece = spans[piece]
+            pieces.append(piece)
+        if pieces is None:
+            changed = True
+        else:
+            alternatives.append(tuple(pieces))
+    if not changed or not alternatives:
+        return constraint
+    return Constraint(tuple(alternatives))
+
+
+def _narrow_hole(hole: Hole, texts: list[str], most: int) -> Hole | None:
+    """The hole narrowed to the spans of the first text that has some; None: no text has one."""
+    try:
+        finder = re.compile(rf"(?<!\w)(?:{hole.pattern})(?!\w)")
+        if _may_match_space(_parse_regex(hole.pattern)):
+            return hole
+    except re.error:
+        return hole
+    for text in texts:
+        found: list[str] = []
+        for match in finder.finditer(text):
+            span = match.group(0)
+            if span and len(span) <= hole.max_length and not any(c.isspace() for c in span) and span not in found:
+                found.append(span)
+                if len(found) > most:
+                    return hole
+        if found:
+            return Hole("|".join(_literal(span) for span in found), hole.max_length)
+    return None
+
+
+_SPACES = [9, 10, 11, 12, 13, 32]
+
+
+def _parse_regex(pattern: str):
+    from re import _parser  # the stdlib's own regex parser
+
+    return _parser.parse(pattern)
+
+
+def _may_match_space(items) -> bool:
+    """Whether a parsed regex can match a whitespace character anywhere."""
+    from re import _constants as c
+
+    for op, av in items:
+        if op in (c.ANY, c.NOT_LITERAL):
+            return True
+        if op is c.LITERAL and chr(av).isspace():
+            return True
+        if op is c.IN and any(_class_item_space(o, a) for o, a in av):
+            return True
+        if op is c.CATEGORY and _class_item_space(op, av):
+            return True
+        if op is c.BRANCH and any(_may_match_space(branch) for branch in av[1]):
+            return True
+        if op is c.SUBPATTERN and _may_match_space(av[3]):
+            return True
+        if op is c.ATOMIC_GROUP and _may_match_space(av):
+            return True
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and _may_match_space(av[2]):
+            return True
+    return False
+
+
+def _class_item_space(op, av) -> bool:
+    from re import _constants as c
+
+    if op is c.NEGATE:
+        return True
+    if op is c.LITERAL:
+        return chr(av).isspace()
+    if op is c.RANGE:
+        return any(av[0] <= code <= av[1] for code in _SPACES)
+    if op is c.CATEGORY:
+        return av in (c.CATEGORY_SPACE, c.CATEGORY_NOT_WORD, c.CATEGORY_NOT_DIGIT, c.CATEGORY_NOT_LINEBREAK)
+    return False
+
+
+def _literal(text: str) -> str:
+    """`text` as a regex every backend reads (only the metacharacters escaped)."""
+    return "".join("\\" + c if c in "\\.^$*+?()[]{}|" else c for c in text)
 
 
 def display(pieces: Sequence[Piece]) -> str:

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from dialogue import Engine, ScriptedBackend, load_policy
+from dialogue.backends.base import Hole
 from dialogue.errors import EffectError, MessageRejected, PolicyError, SessionError
 
 from .conftest import SHOP
@@ -53,6 +54,20 @@ def test_an_extracted_slot_comes_from_the_model_output():
     engine = engine_for(["ORDER_NOTED(order=AB-1234)"])
     turn = engine.session("s").say("order AB-1234")
     assert turn.reply.slots == {"order": "AB-1234"} and turn.text == "Order AB-1234 is noted."
+
+
+def test_decoding_of_a_hole_is_narrowed_to_the_spans_the_message_holds():
+    backend = ScriptedBackend(["ORDER_NOTED(order=CD-5678)", "yes", "CD-5678", "ORDER_NOTED(order=XY-0001)"])
+    engine = Engine(load_policy(SHOP), backend=backend)
+    turn = engine.session("s").say("not AB-1234 but CD-5678, thanks")
+    assert turn.reply.slots == {"order": "CD-5678"}
+    holes = [p for alt in backend.calls[0][1].alternatives for p in alt if hasattr(p, "pattern")]
+    assert holes and {h.pattern for h in holes} == {"AB-1234|CD-5678"}
+    executed = Engine(load_policy(SHOP), backend=backend, mode="executed")
+    assert executed.session("e").say("order CD-5678").reply.slots == {"order": "CD-5678"}
+    assert [h.pattern for (h,) in backend.calls[2][1].alternatives] == ["CD-5678"]
+    # Only decoding is narrowed: a backend that ignores the guide is validated as before.
+    assert engine.session("t").say("it's AB-1234").reply.slots == {"order": "XY-0001"}
 
 
 def test_an_extracted_value_off_its_pattern_is_refused():

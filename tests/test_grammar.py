@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dialogue.backends.base import Constraint, Hole
 from dialogue.errors import OutputInvalid
-from dialogue.grammar import constraint_for, display, reply_grammar, serialize
+from dialogue.grammar import constraint_for, display, narrowed, reply_grammar, serialize
 from dialogue.reply import Reply
 from dialogue.said import Extracted
 
@@ -98,3 +98,44 @@ def test_hole_values_are_checked_against_length():
     assert reply_grammar(c).parse("N=123") == (0, ("123",))
     with pytest.raises(OutputInvalid):
         reply_grammar(c).parse("N=1234")
+
+
+@pytest.mark.parametrize("pattern, message, spans", [
+    (r"[0-9]{5}", "my zip is 94107, not 941070 or 10001.", "94107|10001"),
+    (r"[A-Z]{2}-[0-9]{6}", "order KT-482913!", "KT-482913"),
+    (r"[0-9]+[.][0-9]{2}", "it was 12.50", r"12\.50"),
+    (r"[A-Za-z ]{1,40}", "my name is Ada Lovelace", None),  # may match spaces: never narrowed
+    (r"[^,]+", "a, b", None),
+    (r".+", "anything", None),
+    (r"[0-9]", "1 2 3 4 5 6 7 8 9", None),  # more spans than choices are useful
+    (r"[0-9]{2,}", "12 " + "9" * 100, "12"),  # longer than the hole allows
+])
+def test_a_hole_is_narrowed_to_the_message_spans_that_match_it(pattern, message, spans):
+    constraint = Constraint((("ZIP(zip=", Hole(pattern, 12), ")"), ("ASK",)))
+    guide = narrowed(constraint, message)
+    if spans is None:
+        assert guide is constraint
+    else:
+        assert guide.alternatives == (("ZIP(zip=", Hole(spans, 12), ")"), ("ASK",))
+        for span in spans.replace("\\", "").split("|"):
+            assert re.fullmatch(pattern, span) and span in message
+
+
+@settings(max_examples=100, deadline=None)
+@given(message=st.text(alphabet="ab-0123 .,!", max_size=40))
+def test_a_narrowed_hole_admits_only_spans_the_original_admits(message):
+    constraint = Constraint(((Hole(r"[a-z]{1,3}-[0-9]{2}", 6),),))
+    guide = narrowed(constraint, message)
+    hole = guide.alternatives[0][0]
+    if guide is not constraint:
+        spans = hole.pattern.split("|")
+        assert all(re.fullmatch(r"[a-z]{1,3}-[0-9]{2}", s) and s in message for s in spans)
+
+
+def test_a_reply_whose_hole_has_no_span_anywhere_is_left_out_of_the_guide():
+    constraint = Constraint((("ZIP(zip=", Hole(r"[0-9]{5}", 5), ")"), ("ASK",)))
+    assert narrowed(constraint, "hello").alternatives == (("ASK",),)  # a ZIP now would be invented
+    assert narrowed(constraint, "hello", ["my zip is 94107", "it's 10001 now"]).alternatives[0][1] \
+        == Hole("10001", 5)  # the newest earlier message that has one
+    only = Constraint(((Hole(r"[0-9]{5}", 5),),))
+    assert narrowed(only, "hello") is only  # never every reply
