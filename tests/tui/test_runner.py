@@ -1,7 +1,7 @@
 """The test runner: run all or one, pass and fail with expected against got, re-record.
 
-`dialogue.testing` is built beside this screen; until it lands these tests drive the screen
-through a stand-in that keeps its documented contract (the `stand_in` fixture).
+Most tests drive the screen through a stand-in for `dialogue.testing` that keeps its contract
+(the `stand_in` fixture) and records each call; the last runs the real one on a tests file.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import pytest
 from textual.widgets import DataTable, Static
 
-from .conftest import SIZE, blacksmith_app, settle
+from .conftest import BLACKSMITH, SIZE, blacksmith_app, settle
 
 pytestmark = pytest.mark.tui
 
@@ -65,4 +65,37 @@ def test_run_one_and_re_record_after_confirming(tmp_path, stand_in):
             await pilot.press("y")
             await settle(pilot)
             assert stand_in[-1]["record"] is True and stand_in[-1]["k"] == "buys a shield"
+    asyncio.run(run())
+
+
+def test_the_real_runner_shows_pass_known_miss_and_failure(tmp_path):
+    (tmp_path / "blacksmith.tests.toml").write_text(
+        f'policy = "{BLACKSMITH}"\n'
+        '[[case]]\nname = "greets"\n[[case.turn]]\nuser = "hello"\nreply = "GREETING"\n\n'
+        '[[case]]\nname = "says goodbye"\nxfail = "the model greets back"\n'
+        '[[case.turn]]\nuser = "bye"\nreply = "GOODBYE"\n\n'
+        '[[case]]\nname = "buys a dagger"\n[[case.turn]]\nuser = "a dagger?"\n'
+        'reply = "OFFER(item=dagger, price=15)"\n')
+
+    async def run():
+        app = blacksmith_app(tmp_path, answers=["GREETING", "GREETING", "TOO_POOR(item=sword, price=50)"])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_runner(pilot)
+            table = screen.query_one("#cases", DataTable)
+            await pilot.press("ctrl+r")
+            await settle(pilot)
+            assert [str(table.get_cell(name, "result")) for name in ("greets", "says goodbye", "buys a dagger")] \
+                == ["pass", "xfail", "FAIL"]
+            status = str(screen.query_one("#tests-status").render())
+            assert "1 passed" in status and "1 failed" in status and "1 known misses" in status
+            assert "responses 2/18" in str(screen.query_one("#coverage", Static).render())
+            table.focus()
+            await pilot.press("down")
+            await pilot.pause()
+            assert "known miss of the model: the model greets back" in str(screen.query_one("#result").render())
+            await pilot.press("down")
+            await pilot.pause()
+            shown = str(screen.query_one("#result", Static).render())
+            assert "expected OFFER(item=dagger, price=15), got TOO_POOR(item=sword, price=50)" in shown
+            assert "reachable: " in shown
     asyncio.run(run())
