@@ -152,6 +152,9 @@ def _nemo_turns(folder: Path, messages: list[str]) -> list[dict]:
                           capture_output=True, text=True, env={"OPENAI_API_KEY": "none", "PATH": "/usr/bin:/bin",
                                                                "HOME": str(Path.home())})
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line or "Error" in line]
+    if errors:
+        print("NeMo logged errors:\n" + "\n".join(errors[-10:]), file=sys.stderr)
     if not lines:
         raise SystemExit(f"NeMo produced no answers:\n{proc.stderr[-3000:]}")
     return lines

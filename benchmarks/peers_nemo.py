@@ -5,6 +5,8 @@ conversation and prints one JSON object per message: reply text, seconds, LLM ca
 """
 
 import json
+import logging
+import os
 import sys
 import time
 
@@ -12,6 +14,8 @@ from nemoguardrails import LLMRails, RailsConfig
 
 
 def main() -> None:
+    # NeMo answers "an internal error has occurred" and logs the cause: keep the log on stderr.
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("NEMO_LOG", "WARNING"))
     job = json.load(sys.stdin)
     rails = LLMRails(RailsConfig.from_path(job["config"]))
     for message in job["messages"]:

@@ -92,3 +92,37 @@ def test_prefix_cache_serves_warm_turns(backend):
     session.say("hi")
     turn = session.say("I want my money back")
     assert turn.trace.tokens_reused > 5 * turn.trace.tokens_new
+
+
+@pytest.mark.parametrize("mode", ["prompted", "executed"])
+def test_the_bank_tree_runs_end_to_end(backend, mode):
+    """The card-block tree on the embedded model: each turn's reply is reachable from the node
+    the turn was in, gotos move the session, effects run, and an ended session refuses more."""
+    policy = load_policy(ROOT / "policies" / "card_block.tree.toml")
+    engine = Engine(policy, backend=backend, mode=mode)
+    script = ["I lost my card, can you block it?", "my date of birth is 1984-03-12",
+              "yes, same address please", "thanks", "bye", "hello?"]
+    session = engine.session(f"bank-{mode}")
+    nodes = []
+    for message in script:
+        if session.ended:
+            break
+        node = session.node
+        reachable = explore(policy, session.state, node=node).reachable
+        turn = session.say(message)
+        nodes.append(node)
+        assert turn.node == node and turn.trace.node == node
+        if turn.trace.fallback:
+            assert turn.reply.id == policy.catalog.fallback
+        else:
+            parse_output(constraint_for(reachable, policy.catalog), display(serialize(turn.reply, policy.catalog)))
+        assert [line["id"] for line in turn.lines] == [line.id for line in turn.reply.lines]
+        assert session.node == (turn.reply.goto or node)
+        if "CARD_BLOCKED" in [line.id for line in turn.reply.lines]:
+            assert session.state.card_blocked
+    assert len(nodes) >= 1
+    if session.ended:
+        from dialogue.errors import SessionError
+
+        with pytest.raises(SessionError, match="ended"):
+            session.say("one more thing")
