@@ -255,9 +255,14 @@ def _report(ctx, totals, correct, off_catalog, samples) -> None:
         ratio = median(paired)
         acc = sum(correct[key]) / len(correct[key]) if correct[key] else float("nan")
         off = sum(off_catalog[key]) / len(off_catalog[key]) if off_catalog[key] else float("nan")
+        note = f"ratio = baseline / engine; accuracy {acc:.0%}, off-catalog {off:.0%}"
+        met = (ratio >= 30) if key == "a" else None
+        if key in ("a", "c") and off > 0:
+            # A constrained baseline cannot leave the catalog: its constraint was not applied
+            # (for outlines on llama.cpp: the numpy kernels need numba), so its time means nothing.
+            met, note = False, f"BROKEN: constrained output was off-catalog {off:.0%}; " + note
         ctx.row("baseline", label, median(totals[key]), "s", baseline="engine warm turn", ratio=ratio,
-                target=">= 30x" if key == "a" else "", met=(ratio >= 30) if key == "a" else None,
-                note=f"ratio = baseline / engine; accuracy {acc:.0%}, off-catalog {off:.0%}")
+                target=">= 30x" if key == "a" else "", met=met, note=note)
     acc = sum(correct["engine"]) / len(correct["engine"]) if correct["engine"] else float("nan")
     ctx.row("baseline", "engine accuracy on the same messages", acc, "fraction", note="off-catalog 0% by construction")
 
