@@ -58,6 +58,17 @@ def check_graph(policy: Policy, by_node: dict[str, list[Reply]]) -> list[Dialogu
                     entry=r.id, hint=f"did you mean {close[0]!r}?" if close else f"nodes: {', '.join(policy.nodes)}"))
             else:
                 edges[node].add(r.goto)
+        for r in replies:
+            edges[node].update(n for n in policy.moves(r) if n in policy.nodes)
+    for reply_id, targets in policy.effect_gotos.items():
+        for target in targets:
+            if target not in policy.nodes:
+                code = getattr(policy.effects[reply_id], "__code__", None)
+                close = difflib.get_close_matches(target, list(policy.nodes), n=1)
+                problems.append(PolicyError(
+                    f"the effect for {reply_id} may move to node {target!r}, which does not exist",
+                    location=Location(code.co_filename, code.co_firstlineno) if code else None, entry=reply_id,
+                    hint=f"did you mean {close[0]!r}?" if close else f"nodes: {', '.join(policy.nodes)}"))
     if len(policy.nodes) < 2:
         return problems
     reachable = _closure(policy.start, edges)
@@ -115,11 +126,12 @@ def _said_on_entry(policy: Policy, by_node: dict[str, list[Reply]]) -> dict[str,
         changed = False
         for node, replies in by_node.items():
             for r in replies:
-                if r.goto in must and r.goto != policy.start:
-                    incoming = must[node] | {line.id for line in r.lines}
-                    if not must[r.goto] <= incoming:
-                        must[r.goto] &= incoming
-                        changed = True
+                for target in policy.moves(r):
+                    if target in must and target != policy.start:
+                        incoming = must[node] | {line.id for line in r.lines}
+                        if not must[target] <= incoming:
+                            must[target] &= incoming
+                            changed = True
     return must
 
 

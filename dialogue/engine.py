@@ -139,8 +139,11 @@ class Engine:
         return self._backend
 
     def session(self, id: str, *, state: dict | BaseModel | None = None,
-                locale: str | None = None, on_change: str | None = None) -> Session:
+                locale: str | None = None, on_change: str | None = None, node: str | None = None) -> Session:
         """The session `id`: a new one with `state`, or the existing one with that id.
+
+        `node` starts a new session in that node instead of the policy's start node (to test
+        or resume a step of a flow); an existing session keeps its own.
 
         With a store, an id found there resumes with its state, node and history. When its
         policy or catalog changed since, that is a SessionError naming both hashes, unless
@@ -150,13 +153,15 @@ class Engine:
         with self._sessions_lock:
             existing = self._sessions.get(id)
             if existing is not None:
-                if state is not None:
-                    raise SessionError(f"session {id!r} exists already; its state comes from its turns")
+                if state is not None or node is not None:
+                    raise SessionError(f"session {id!r} exists already; its state and node come from its turns")
                 return existing
+            if node is not None:
+                self.policy.decision_of(node)  # PolicyError naming the nodes when there is no such node
             if self.store is not None:
-                session = self._stored_session(id, state, locale, on_change)
+                session = self._stored_session(id, state, locale, on_change, node)
             else:
-                session = Session(self, id, self.policy.new_state(state), locale or self.locale)
+                session = Session(self, id, self.policy.new_state(state), locale or self.locale, node)
             self._sessions[id] = session
             return session
 
@@ -193,11 +198,11 @@ class Engine:
             raise
 
     def _stored_session(self, id: str, state: dict | BaseModel | None, locale: str | None,
-                        on_change: str) -> Session:
-        """Resume `id` from the store, or start it there with `state`."""
+                        on_change: str, node: str | None = None) -> Session:
+        """Resume `id` from the store, or start it there with `state` (in `node`)."""
         record = self.store.load_session(id)
         if record is None:
-            session = Session(self, id, self.policy.new_state(state), locale or self.locale)
+            session = Session(self, id, self.policy.new_state(state), locale or self.locale, node)
             try:
                 self._create_stored(session)
                 return session
@@ -205,9 +210,9 @@ class Engine:
                 record = self.store.load_session(id)  # another process started it just now
                 if record is None:
                     raise
-        if state is not None:
-            raise SessionError(f"session {id!r} exists already in {self.store.path}; its state comes "
-                               "from its turns: resume it without a state, or choose another id")
+        if state is not None or node is not None:
+            raise SessionError(f"session {id!r} exists already in {self.store.path}; its state and node "
+                               "come from its turns: resume it without them, or choose another id")
         return _resumed(self, record, locale, on_change)
 
     def _create_stored(self, session: Session) -> None:
@@ -219,13 +224,13 @@ class Engine:
 class Session:
     """A conversation: its id, state, turns; `say` runs one turn."""
 
-    def __init__(self, engine: Engine, id: str, state: BaseModel, locale: str) -> None:
+    def __init__(self, engine: Engine, id: str, state: BaseModel, locale: str, node: str | None = None) -> None:
         self.engine = engine
         self.id = id
         self.state = state
         self.locale = locale
         self.turns: list[Turn] = []
-        self.node = engine.policy.start
+        self.node = node or engine.policy.start
         self.said_ids: set[str] = set()  # every line id said so far (for required_before)
         self.ended = False
         self._lock = threading.Lock()
@@ -265,7 +270,9 @@ class Session:
             chosen = Reply(engine.catalog.fallback)
             lines = self._render(chosen, trace)
         t = time.perf_counter()
-        new_state = self._apply_effects(chosen)
+        new_state, moved = self._apply_effects(chosen)
+        if moved is not None:
+            chosen = dataclasses.replace(chosen, goto=moved)  # the effect decided where the turn leads
         trace.timings["effects_s"] = time.perf_counter() - t
         trace.timings["total_s"] = time.perf_counter() - started
         backend = engine._backend if not isinstance(engine._backend, (str, type(None))) else None
@@ -320,20 +327,31 @@ class Session:
         trace.timings["render_s"] = time.perf_counter() - t
         return lines
 
-    def _apply_effects(self, chosen: Reply) -> BaseModel:
-        effects = [(line, self.engine.policy.effects.get(line.id)) for line in chosen.lines]
+    def _apply_effects(self, chosen: Reply) -> tuple[BaseModel, str | None]:
+        """The state after the reply's effects, and the node an effect moved to (or None)."""
+        policy = self.engine.policy
+        effects = [(line, policy.effects.get(line.id)) for line in chosen.lines]
         effects = [(line, fn) for line, fn in effects if fn is not None]
         if not effects:
-            return self.state
+            return self.state, None
         draft = self.state.model_copy(deep=True)
+        moved = None
         for line, effect in effects:
             try:
-                effect(draft, line)
+                target = effect(draft, line)
             except Exception as exc:
                 raise EffectError(f"effect for {line.id} ({effect.__name__}) raised "
                                   f"{type(exc).__name__}: {exc}; the state is unchanged") from exc
+            if target is None:
+                continue
+            declared = policy.effect_gotos.get(line.id, ())
+            if target not in declared or target not in policy.nodes:
+                raise EffectError(f"effect for {line.id} ({effect.__name__}) moved to {target!r}, which is not "
+                                  f"one of the nodes it declares ({', '.join(map(repr, declared)) or 'none'}); "
+                                  f'the state is unchanged (declare it: @policy.effect("{line.id}", goto=[...]))')
+            moved = target
         try:
-            return type(draft).model_validate(dict(draft))
+            return type(draft).model_validate(dict(draft)), moved
         except ValidationError as exc:
             raise EffectError(f"effects for {chosen.id} left an invalid state: {exc.errors()[0]['msg']}; "
                               "the state is unchanged") from exc

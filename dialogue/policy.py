@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -59,6 +59,7 @@ class Policy:
         self.nodes: dict[str, Decision] = {}
         self._start = start
         self.effects: dict[str, Effect] = {}
+        self.effect_gotos: dict[str, tuple[str, ...]] = {}  # reply id -> nodes its effect may move to
         self.module: ModuleType | None = None
         self.warnings: list[DialogueError] = []
         self._node_cache: dict[tuple[str, str], Any] = {}
@@ -99,14 +100,30 @@ class Policy:
                               hint=f"nodes: {', '.join(self.nodes) or '(none)'}")
         return self.nodes[name]
 
-    def effect(self, reply_id: str) -> Callable[[Effect], Effect]:
-        """Decorator: `fn(state, reply)` runs after `reply_id` is chosen, on a copy of the state."""
+    def effect(self, reply_id: str, *, goto: str | Sequence[str] = ()) -> Callable[[Effect], Effect]:
+        """Decorator: `fn(state, reply)` runs after `reply_id` is chosen, on a copy of the state.
+
+        An effect may move the conversation where only code can tell (a ZIP code checked
+        against the account, an order looked up): it returns the name of a node, one of those
+        declared in `goto` so that lint and `dialogue tree` know the edge, or None to leave
+        the move to the reply.
+        """
+        targets = (goto,) if isinstance(goto, str) else tuple(goto)
+
         def register(fn: Effect) -> Effect:
             if reply_id in self.effects:
                 raise PolicyError(f"two effects for {reply_id}", location=_where(fn), entry=reply_id)
             self.effects[reply_id] = fn
+            self.effect_gotos[reply_id] = targets
             return fn
         return register
+
+    def moves(self, reply: Reply) -> tuple[str, ...]:
+        """The nodes `reply` may move the conversation to: its goto, then its effects' gotos."""
+        out = [reply.goto] if reply.goto else []
+        for line in reply.lines:
+            out += [n for n in self.effect_gotos.get(line.id, ()) if n not in out]
+        return tuple(out)
 
     # -- state ---------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import pytest
 from dialogue import Engine, ScriptedBackend, explore, load_policy
 from dialogue.errors import PolicyError, SessionError
 from dialogue.grammar import display, serialize
+from dialogue.reply import Reply
 
 from .conftest import FIXTURES, ROOT
 
@@ -174,3 +175,62 @@ def test_tree_file_errors_show_file_and_line(tmp_path, body, message, line):
         load_policy(path)
     assert info.value.location.file.endswith("t.tree.toml")
     assert info.value.location.line == line + 4
+
+
+EFFECT_MOVES = """
+    @policy.node("a")
+    def a(said, state):
+        if said("a number?", examples=["12345"]):
+            return reply("ASK_NUMBER")
+        return reply("ASK_ORDER", end=True)
+    @policy.node("b")
+    def b(said, state):
+        return reply("REFUND", order="12345", end=True)
+    @policy.effect("ASK_NUMBER", goto="b")
+    def check(state, r):
+        return MOVE
+    """
+
+
+def moves(value: str) -> str:
+    return EFFECT_MOVES.replace("return MOVE", f"return {value}")
+
+
+def test_an_effect_moves_the_session_to_a_declared_node(tmp_path):
+    policy = load_policy(flow_policy(tmp_path, moves("'b'")))
+    assert policy.moves(Reply("ASK_NUMBER")) == ("b",) and policy.moves(Reply("REFUND", goto="a")) == ("a",)
+    session = Engine(policy, backend=ScriptedBackend(["ASK_NUMBER"])).session("s")
+    turn = session.say("12345")
+    assert turn.reply.goto == "b" and turn.node == "a" and session.node == "b"
+    stays = load_policy(flow_policy(tmp_path, moves("None")))
+    session = Engine(stays, backend=ScriptedBackend(["ASK_NUMBER"])).session("s")
+    assert session.say("12345").reply.goto is None and session.node == "a"
+
+
+def test_an_effect_moving_to_an_undeclared_node_changes_nothing(tmp_path):
+    from dialogue.errors import EffectError
+
+    policy = load_policy(flow_policy(tmp_path, moves("'a2'")))
+    session = Engine(policy, backend=ScriptedBackend(["ASK_NUMBER"])).session("s")
+    with pytest.raises(EffectError, match="moved to 'a2', which is not one of the nodes it declares"):
+        session.say("12345")
+    assert session.node == "a" and session.turns == []
+
+
+def test_an_effect_goto_counts_as_an_edge_and_is_checked(tmp_path):
+    # Without the effect's edge node b could not be reached: lint accepts it.
+    assert load_policy(flow_policy(tmp_path, moves("'b'"))).nodes.keys() == {"a", "b"}
+    bad = flow_policy(tmp_path, moves("'b'").replace('goto="b"', 'goto="bb"'))
+    with pytest.raises(PolicyError, match="the effect for ASK_NUMBER may move to node 'bb', which does not exist"):
+        load_policy(bad)
+
+
+def test_a_session_can_start_in_a_node():
+    policy = load_policy(FLOW)
+    engine = Engine(policy, backend=ScriptedBackend(["DISCLOSURE + REFUND(order=12345)"]))
+    session = engine.session("s", node="order")
+    assert session.node == "order" and session.say("order 12345").reply.id == "REFUND"
+    with pytest.raises(PolicyError, match="has no node 'ordr'"):
+        engine.session("t", node="ordr")
+    with pytest.raises(SessionError, match="exists already"):
+        engine.session("s", node="verify")

@@ -62,26 +62,26 @@ def text(policy, state, explored) -> list[str]:
     if many:
         out.append("nodes (start: %s):" % policy.start)
         for name, result in explored.items():
-            moves = sorted({r.goto for r in result.reachable if r.goto and r.goto != name})
+            moves = sorted({m for r in result.reachable for m in policy.moves(r) if m != name})
             ends = any(r.end for r in result.reachable)
             out.append(f"  {name} → {', '.join(moves) or '(stays)'}{'  [can end]' if ends else ''}")
     for name, result in explored.items():
         if many:
             out.append(f"\n[{name}]")
-        out.extend(render_tree(result.paths))
+        out.extend(render_tree(result.paths, policy))
         out.append(f"{len(result.paths)} path{'s' * (len(result.paths) != 1)}, "
                    f"{len(result.reachable)} reachable replies")
     return out
 
 
-def render_tree(paths) -> list[str]:
+def render_tree(paths, policy=None) -> list[str]:
     """Box-drawn lines: each question a branch with its answers, each reply a leaf."""
     root: dict = {}
     for path in paths:
         node = root
         for step in path.steps:
             node = node.setdefault(_label(step), {}).setdefault(_answer(step), {})
-        node.setdefault(_leaf(path.reply), {})
+        node.setdefault(_leaf(path.reply, policy), {})
     lines: list[str] = []
     _draw(root, "", lines)
     return lines
@@ -111,10 +111,11 @@ def _answer(step) -> str:
     return str(step.answer)
 
 
-def _leaf(reply) -> str:
+def _leaf(reply, policy=None) -> str:
     from ..grammar import display, serialize
 
-    move = f"  ⇒ {reply.goto}" if reply.goto else ""
+    moves = policy.moves(reply) if policy is not None else ((reply.goto,) if reply.goto else ())
+    move = f"  ⇒ {' | '.join(moves)}" if moves else ""
     return "→ " + display(serialize(reply)) + move + ("  [end]" if reply.end else "")
 
 
@@ -136,8 +137,9 @@ def _graph(policy, explored):
             leaf = f"{name}_r{p_index}"
             vertices.append((leaf, display(serialize(path.reply)), "reply"))
             edges.append((parent, leaf, label))
-            if path.reply.goto and path.reply.goto in explored:
-                edges.append((leaf, f"{path.reply.goto}__entry", "goto"))
+            for target in policy.moves(path.reply):
+                if target in explored:
+                    edges.append((leaf, f"{target}__entry", "goto" if target == path.reply.goto else "effect"))
         clusters[name] = vertices
     return clusters, edges
 

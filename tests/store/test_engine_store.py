@@ -170,7 +170,7 @@ def test_an_executed_mode_turn_keeps_every_question_and_resumes(db):
 def test_a_state_for_a_stored_session_is_refused(db):
     first, second = engine(store=db), engine(store=db)
     first.session("s", state={"gold": 5})
-    with pytest.raises(SessionError, match="session 's' exists already in .*its state comes from its turns"):
+    with pytest.raises(SessionError, match="session 's' exists already in .*its state and node come from its turns"):
         second.session("s", state={"gold": 500})
     assert second.session("s").state.gold == 5
     first.close()
