@@ -98,7 +98,7 @@ def _cases(name: str) -> list[dict]:
 
 def _session(engine, case: dict, tag: str):
     _session.count = getattr(_session, "count", 0) + 1
-    return engine.session(f"bench-{tag}-{_session.count}", state=case.get("state"))
+    return engine.session(f"bench-{tag}-{_session.count}", state=case.get("state"), node=case.get("node"))
 
 
 def _floor(backend, tokens: list[int], reused: int, steps: int) -> float:
@@ -201,7 +201,8 @@ def _grammar_turn(llm, tokens: list[int], constraint, allowed: list[str]) -> str
     from llama_cpp import LlamaGrammar
 
     schema = ({"type": "string", "enum": allowed} if constraint.is_choice
-              else {"type": "string", "pattern": "^" + constraint.regex() + "$"})
+              # llama.cpp's schema converter reads plain groups only
+              else {"type": "string", "pattern": "^" + constraint.regex().replace("(?:", "(") + "$"})
     grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
     out = llm.create_completion(tokens, grammar=grammar, max_tokens=MAX_OUT, temperature=0.0)["choices"][0]["text"]
     try:

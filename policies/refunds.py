@@ -40,35 +40,71 @@ ZIP_CODE = r"[0-9]{5}"
 ORDER_NUMBER = r"[A-Z]{2}-[0-9]{6}"
 
 
-@policy.decide
-def decide(said, state):
+# The SOP in four steps: verify the customer, find the order, then either refuse a late
+# return (window) or decide the refund (outcome). Each node's prompt holds only its own step.
+
+
+def wrap_up(said):
+    """What a customer can say at any step: goodbye ends the conversation, a complaint is logged."""
     if said("the customer says goodbye or needs nothing else", examples=["that's all, thanks", "bye", "ok cheers"]):
-        return reply("GOODBYE")
+        return reply("GOODBYE", end=True)
     if said("the customer complains about our service or asks for a manager",
             examples=["this is ridiculous, I want to complain", "let me speak to your manager"]):
         return reply("COMPLAINT_LOGGED")
+    return None
+
+
+@policy.node("verify")
+def verify(said, state):
+    if done := wrap_up(said):
+        return done
     if state.refund_issued:
         return reply("REFUND_STATUS", amount=state.refund_amount)
-    if not state.verified:
-        if state.failed_checks >= MAX_FAILED_CHECKS:
-            return reply("VERIFY_LOCKED")
-        if said("the customer gives a ZIP code", examples=["94107", "my zip is 10001", "it's 60614"]):
-            return reply("CHECK_ZIP", zip=said.extract("the ZIP code", ZIP_CODE, examples=["zip 94107"]))
-        if state.failed_checks:
-            return reply("ZIP_MISMATCH")
-        if said("the customer wants a refund or to return an item",
-                examples=["I want my money back", "can I return these boots?", "refund please"]):
-            return reply("ASK_ZIP")
-        if said("the customer greets us or asks what we can do", examples=["hi", "hello, can you help me?"]):
-            return reply("WELCOME")
-        return reply("FALLBACK")
-    if state.order_number is None:
-        if said("the customer gives an order number", examples=["KT-482913", "order AB-102938"]):
-            order = said.extract("the order number", ORDER_NUMBER, examples=["it's KT-482913"])
-            return reply("ORDER_FOUND", order=order)
-        return reply("ASK_ORDER")
+    if state.failed_checks >= MAX_FAILED_CHECKS:
+        return reply("VERIFY_LOCKED")
+    if said("the customer gives a ZIP code", examples=["94107", "my zip is 10001", "it's 60614"]):
+        # The effect checks it against the account and moves to `order` when it matches.
+        return reply("CHECK_ZIP", zip=said.extract("the ZIP code", ZIP_CODE, examples=["zip 94107"]))
+    if state.failed_checks:
+        return reply("ZIP_MISMATCH")
+    if said("the customer wants a refund or to return an item",
+            examples=["I want my money back", "can I return these boots?", "refund please"]):
+        return reply("ASK_ZIP")
+    if said("the customer greets us or asks what we can do", examples=["hi", "hello, can you help me?"]):
+        return reply("WELCOME")
+    return reply("FALLBACK")
+
+
+@policy.node("order")
+def order(said, state):
+    if done := wrap_up(said):
+        return done
+    if said("the customer gives an order number", examples=["KT-482913", "order AB-102938"]):
+        number = said.extract("the order number", ORDER_NUMBER, examples=["it's KT-482913"])
+        # The effect looks the order up and moves to `window` instead when it is too old.
+        return reply("ORDER_FOUND", order=number, goto="outcome")
+    return reply("ASK_ORDER")
+
+
+@policy.node("window")
+def window(said, state):
+    if done := wrap_up(said):
+        return done
+    if state.order_number is None:  # never without an order: back a step
+        return reply("ASK_ORDER", goto="order")
+    return reply("OUTSIDE_WINDOW", order=state.order_number, days=REFUND_WINDOW_DAYS)
+
+
+@policy.node("outcome")
+def outcome(said, state):
+    if done := wrap_up(said):
+        return done
+    if state.refund_issued:
+        return reply("REFUND_STATUS", amount=state.refund_amount)
+    if state.order_number is None:  # never without an order: back a step
+        return reply("ASK_ORDER", goto="order")
     if state.days_since_purchase > REFUND_WINDOW_DAYS:
-        return reply("OUTSIDE_WINDOW", order=state.order_number, days=REFUND_WINDOW_DAYS)
+        return reply("OUTSIDE_WINDOW", order=state.order_number, days=REFUND_WINDOW_DAYS, goto="window")
     if state.refunds_last_90_days >= REVIEW_AFTER_REFUNDS:
         return reply("ACCOUNT_REVIEW")
     if said("the customer bought the item to resell it", examples=["I resell them online", "bought ten to flip"]):
@@ -93,17 +129,21 @@ def decide(said, state):
 ZIP_ON_FILE = {"C-10442": "94107"}
 
 
-@policy.effect("CHECK_ZIP")
+@policy.effect("CHECK_ZIP", goto="order")
 def check_zip(state, r):
     if ZIP_ON_FILE.get(state.customer_id) == r.slots["zip"]:
         state.verified = True
-    else:
-        state.failed_checks += 1
+        return "order"
+    state.failed_checks += 1
+    return None  # stay in `verify`
 
 
-@policy.effect("ORDER_FOUND")
+@policy.effect("ORDER_FOUND", goto="window")
 def note_order(state, r):
     state.order_number = r.slots["order"]  # a deployment loads the order's total and date here
+    if state.days_since_purchase > REFUND_WINDOW_DAYS:
+        return "window"
+    return None  # on to `outcome`
 
 
 @policy.effect("REFUND_ISSUED")

@@ -27,7 +27,7 @@ HOSTILE = [
 
 def messages_for(name):
     cases = tomllib.loads((ROOT / "tests" / "data" / "understanding" / f"{name}.toml").read_text())["case"]
-    return [(c.get("state"), c["message"]) for c in cases][:15] + [(None, m) for m in HOSTILE]
+    return [(c.get("state"), c.get("node"), c["message"]) for c in cases][:15] + [(None, None, m) for m in HOSTILE]
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +45,9 @@ def test_every_turn_is_a_reachable_catalog_reply(backend, name):
     engine = Engine(policy, backend=backend)
     messages = messages_for(name)
     assert len(messages) >= 20
-    for i, (state, message) in enumerate(messages):
-        session = engine.session(f"{name}-{i}", state=state)
-        reachable = explore(policy, session.state).reachable
+    for i, (state, node, message) in enumerate(messages):
+        session = engine.session(f"{name}-{i}", state=state, node=node)
+        reachable = explore(policy, session.state, node=session.node).reachable
         turn = session.say(message)
         if turn.trace.fallback:
             assert turn.reply.id == policy.catalog.fallback

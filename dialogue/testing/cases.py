@@ -8,6 +8,7 @@
     [[case]]
     name = "a poor player cannot buy a sword"
     state = { gold = 10 }
+    node = "shop"                     # optional: the node the case starts in (default: the start node)
 
     [[case.turn]]
     user = "how much for a sword?"
@@ -15,6 +16,7 @@
     slots = { item = "sword" }                 # slot values of the last line
     not = ["OFFER", "SOLD"]                    # ids the reply must not have
     state = { gold = 10 }                      # fields of the state after the turn
+    node = "shop"                              # the node the conversation is in after the turn
     fallback = false                           # whether the turn fell back
 """
 
@@ -38,8 +40,8 @@ from ..errors import DialogueError, Location, TestFileError
 __all__ = ["Case", "Expected", "ExpectedLine", "TestFile", "case_to_toml", "load_test_file", "load_tests"]
 
 TOP_KEYS = ("policy", "mode", "case")
-CASE_KEYS = ("name", "state", "turn", "xfail")
-TURN_KEYS = ("user", "reply", "slots", "not", "state", "fallback")
+CASE_KEYS = ("name", "state", "node", "turn", "xfail")
+TURN_KEYS = ("user", "reply", "slots", "not", "state", "node", "fallback")
 SUFFIX = ".tests.toml"
 
 
@@ -62,6 +64,7 @@ class Expected:
     state: dict[str, Any] = field(default_factory=dict)
     fallback: bool | None = None
     line: int | None = None  # where the turn is written
+    node: str | None = None  # the node after the turn
 
     def describe(self) -> str:
         """The expectation in one line, as the runner prints it."""
@@ -72,6 +75,8 @@ class Expected:
             parts.append("not " + ", ".join(self.not_ids))
         if self.state:
             parts.append("state " + ", ".join(f"{k}={v}" for k, v in self.state.items()))
+        if self.node is not None:
+            parts.append(f"node {self.node}")
         if self.fallback is not None:
             parts.append(f"fallback={'true' if self.fallback else 'false'}")
         return "; ".join(parts) or "(anything)"
@@ -87,6 +92,7 @@ class Case:
     file: Path
     line: int | None = None
     xfail: str | None = None  # a known miss of the model, with the reason; still run and reported
+    node: str | None = None  # the node the case starts in; None: the policy's start node
 
 
 @dataclass
@@ -202,7 +208,9 @@ class _Loader:
         if not isinstance(name, str) or not name.strip():
             self.fail(("case", n, "name") if "name" in table else ("case", n),
                       "a case needs a `name`", 'name = "what the case shows"')
-        self._keys(table, ("case", n), CASE_KEYS, "a case has name, state, xfail and [[case.turn]] tables", name)
+        self._keys(table, ("case", n), CASE_KEYS, "a case has name, state, node, xfail and [[case.turn]] tables",
+                   name)
+        node = self._node(table.get("node"), ("case", n, "node"), name)
         state = self._state(table.get("state", {}), ("case", n, "state"), name, start=True)
         turns = table.get("turn", [])
         if not isinstance(turns, list) or not turns:
@@ -214,7 +222,17 @@ class _Loader:
                       entry=name)
         expected = tuple(self._turn(("case", n, "turn", i), t, name) for i, t in enumerate(turns))
         line = self.where.line_of(("case", n))
-        return Case(name, state, expected, self.path, line, xfail)
+        return Case(name, state, expected, self.path, line, xfail, node)
+
+    def _node(self, value: Any, path: tuple, case: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(path, "`node` is the name of a node of the policy, as text", entry=case)
+        if self.policy is not None and value not in self.policy.nodes:
+            self.fail(path, f"policy {self.policy.name!r} has no node {value!r}",
+                      f"nodes: {', '.join(self.policy.nodes)}", entry=case)
+        return value
 
     def _turn(self, path: tuple, table: dict, case: str) -> Expected:
         self._keys(table, path, TURN_KEYS, f"a turn has {', '.join(TURN_KEYS)}", case)
@@ -236,7 +254,8 @@ class _Loader:
         fallback = table.get("fallback")
         if fallback is not None and not isinstance(fallback, bool):
             self.fail((*path, "fallback"), "`fallback` is true or false", entry=case)
-        return Expected(user, reply, slots, tuple(not_ids), state, fallback, self.where.line_of(path))
+        node = self._node(table.get("node"), (*path, "node"), case)
+        return Expected(user, reply, slots, tuple(not_ids), state, fallback, self.where.line_of(path), node)
 
     def _table(self, value: Any, path: tuple, case: str) -> dict:
         if not isinstance(value, dict):

@@ -172,7 +172,7 @@ class FileRunner:
         self.cases_run.add(case.name)
         result = CaseResult(case.name, True, file=str(self.file.path), xfail=case.xfail, repeat=repeat)
         self._sessions += 1
-        session = self.engine.session(f"test-{self._sessions}", state=case.state)
+        session = self.engine.session(f"test-{self._sessions}", state=case.state, node=case.node)
         for n, expected in enumerate(case.turns, 1):
             if self.cassette is not None:
                 self.cassette.case = case.name
@@ -255,6 +255,9 @@ def check_turn(expected: Expected, turn: Turn, catalog) -> str | None:
     for name, value in expected.state.items():
         if state.get(name) != value:
             return f"expected state {name}={value!r}, got {name}={state.get(name)!r} after {got}"
+    after = turn.reply.goto or turn.node
+    if expected.node is not None and expected.node != after:
+        return f"expected node {expected.node}, got node {after} after {got}"
     return None
 
 

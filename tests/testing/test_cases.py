@@ -53,6 +53,8 @@ def test_without_a_policy_only_the_shape_is_checked(tmp_path):
     ('[[case]]\nname = "x"\n[[case.turn]]\nuser = "hi"\n[[case]]\nname = "x"\n[[case.turn]]\nuser = "yo"\n',
      7, "two cases named 'x'"),
     ('mode = "guessing"\n', 2, "unknown mode"),
+    ('[[case]]\nname = "x"\nnode = "shop"\n[[case.turn]]\nuser = "hi"\n', 4, "has no node 'shop'"),
+    ('[[case]]\nname = "x"\n[[case.turn]]\nuser = "hi"\nnode = "shop"\n', 6, "has no node 'shop'"),
     ('[[case]]\nname = "x"\n[[case.turn]]\nuser = "hi\n', 5, "TOML syntax"),
 ])
 def test_a_fault_is_shown_with_file_line_and_the_source(tmp_path, text, line, words):

@@ -124,3 +124,17 @@ def test_a_known_model_miss_is_xfail(tmp_path):
     assert run.results[0].status == "xfail" and run.ok
     better = run_tests([path], backend=ScriptedBackend(["GREETING"]))  # a model that gets it right
     assert better.results[0].status == "XPASS" and better.ok
+
+
+def test_a_case_starts_in_a_node_and_checks_the_node_after_each_turn(tmp_path):
+    from ..conftest import ROOT
+
+    path = tmp_path / "refunds.tests.toml"
+    path.write_text(f'policy = "{ROOT / "policies" / "refunds.py"}"\n'
+                    '[[case]]\nname = "finds the order"\nnode = "order"\nstate = { verified = true }\n'
+                    '[[case.turn]]\nuser = "order KT-482913"\nnode = "outcome"\n\n'
+                    '[[case]]\nname = "stays"\nnode = "order"\nstate = { verified = true }\n'
+                    '[[case.turn]]\nuser = "hmm"\nnode = "outcome"\n')
+    run = run_tests([path], backend=ScriptedBackend(["ORDER_FOUND(order=KT-482913)", "ASK_ORDER"]))
+    assert run.results[0].passed
+    assert "expected node outcome, got node order after ASK_ORDER" in run.results[1].mismatch
