@@ -153,14 +153,14 @@ def _measure(ctx, engine, case, recorder, llm_a, llm_bc) -> dict[str, Any]:
     text = _chatml(prompt)
     if llm_a is not None:
         out, sample["a_s"] = _timed(lambda: _outlines_turn(llm_a, text, constraint, allowed))
-        sample["a_out"], sample["a_off"] = out, out not in allowed
+        sample["a_out"], sample["a_off"] = out, not _admitted(out, constraint)
         sample["a_ok"] = _ok_text(out, allowed, constraint, case, nearest=False)
     out, sample["b_s"] = _timed(lambda: llm_bc.create_completion(tokens, max_tokens=24, temperature=0.0)
                                 ["choices"][0]["text"])
-    sample["b_out"], sample["b_off"] = out, out.strip() not in allowed
+    sample["b_out"], sample["b_off"] = out, not _admitted(out.strip(), constraint)
     sample["b_ok"] = _ok_text(out, allowed, constraint, case, nearest=True)
     out, sample["c_s"] = _timed(lambda: _grammar_turn(llm_bc, tokens, constraint, allowed))
-    sample["c_out"], sample["c_off"] = out, out not in allowed
+    sample["c_out"], sample["c_off"] = out, not _admitted(out, constraint)
     sample["c_ok"] = _ok_text(out, allowed, constraint, case, nearest=False)
     return sample
 
@@ -217,10 +217,22 @@ def _matches(reply_id: str, slots: dict, case: dict) -> bool:
     return all(str(slots.get(k)) == str(v) for k, v in case.get("slots", {}).items())
 
 
+def _admitted(out: str, constraint) -> bool:
+    """Whether `out` is one of the admitted replies (holes filled within their patterns)."""
+    from dialogue.errors import OutputInvalid
+    from dialogue.grammar import reply_grammar
+
+    try:
+        reply_grammar(constraint).parse(out)
+    except OutputInvalid:
+        return False
+    return True
+
+
 def _ok_text(out: str, allowed: list[str], constraint, case: dict, *, nearest: bool) -> bool:
     """Whether output `out` names the expected reply; `nearest` maps free text to the closest one."""
     out = out.strip()
-    if out not in allowed:
+    if not _admitted(out, constraint):
         if not nearest:
             return False
         close = difflib.get_close_matches(out, allowed, n=1, cutoff=0.0)

@@ -1,4 +1,5 @@
 import json
+import os
 
 from dialogue import load_policy
 from dialogue.prompt import HistoryLine, build_prompt, quote, static_prefix
@@ -43,6 +44,10 @@ def test_content_free_prompt_shares_the_prefix(shop):
     prompt = build_prompt(shop, shop.new_state(), [], "hello", ["GREETING"])
     assert prompt.content_free.system == prompt.system
     assert '"N/A"' in prompt.content_free.user and "hello" not in prompt.content_free.user
+    # Calibrating on it leaves the cache holding the real prompt's start: the replies block.
+    real = build_prompt(shop, shop.new_state({"gold": 7}), [HistoryLine("hi", "GREETING")], "hello", ["GREETING"])
+    shared = len(os.path.commonprefix([real.user, real.content_free.user]))
+    assert real.user.startswith("Replies allowed now") and shared >= real.user.index("State:") - 2
 
 
 def test_questions_show_their_examples_and_the_other_questions_as_no():

@@ -37,8 +37,9 @@ class Capabilities:
 class Prompt:
     """A prompt in two parts: `system` never changes for a policy node, `user` per turn.
 
-    `content_free` is the same prompt with the user's message replaced by a
-    content-free input; backends that score by log-probability calibrate on it.
+    `content_free` is the start of the same prompt (the system part and the replies) with
+    a content-free input as the message; backends that score by log-probability calibrate
+    on it. `user` begins with the same replies block, so the cache serves both.
     """
 
     system: str
