@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = _engine_turns(policy, cases)
     print(f"engine: {len(engine)} turns, median {median([e['seconds'] for e in engine]):.2f} s", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="nemo-") as folder:
-        with _server(embedding=False) as chat, _server(embedding=True) as embed:
+        with _server(embedding=False) as chat, _embeddings() as embed:
             _write_config(Path(folder), policy, chat, embed)
             nemo = _nemo_turns(Path(folder), [c["message"] for c in cases])
     rows = _rows(policy, cases, engine, nemo)
@@ -106,6 +106,56 @@ class _server:
         self.proc.wait(timeout=30)
 
 
+class _embeddings:
+    """An OpenAI-style /v1/embeddings endpoint on 127.0.0.1: the same GGUF, mean-pooled.
+
+    `llama_cpp.server --embedding` returns one vector per token for this model (it cannot
+    set a pooling type), which NeMo's index cannot use; one vector per text is what an
+    embeddings endpoint is expected to answer.
+    """
+
+    def __enter__(self) -> str:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import llama_cpp
+
+        from dialogue.backends.llamacpp import default_model_path
+
+        llm = llama_cpp.Llama(str(default_model_path()), embedding=True, n_ctx=2048, verbose=False,
+                              pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                texts = body.get("input", [])
+                texts = [texts] if isinstance(texts, str) else list(texts)
+                with lock:
+                    vectors = [llm.embed(text) for text in texts]
+                out = json.dumps({"object": "list", "model": body.get("model", "smollm2"),
+                                  "data": [{"object": "embedding", "index": i, "embedding": v}
+                                           for i, v in enumerate(vectors)],
+                                  "usage": {"prompt_tokens": 0, "total_tokens": 0}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.llm = llm
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.llm.close()
+
+
 def _name(rid: str) -> str:
     return rid.lower()
 
@@ -152,9 +202,9 @@ def _nemo_turns(folder: Path, messages: list[str]) -> list[dict]:
                           capture_output=True, text=True, env={"OPENAI_API_KEY": "none", "PATH": "/usr/bin:/bin",
                                                                "HOME": str(Path.home())})
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line or "Error" in line]
-    if errors:
-        print("NeMo logged errors:\n" + "\n".join(errors[-10:]), file=sys.stderr)
+    errors = [line[:400] for line in proc.stderr.splitlines() if "ERROR" in line or "Error" in line]
+    if errors:  # the first ones are the cause; later ones tend to repeat a consequence
+        print("NeMo logged errors (first 10):\n" + "\n".join(errors[:10]), file=sys.stderr)
     if not lines:
         raise SystemExit(f"NeMo produced no answers:\n{proc.stderr[-3000:]}")
     return lines
