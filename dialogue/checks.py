@@ -49,26 +49,10 @@ def check_graph(policy: Policy, by_node: dict[str, list[Reply]]) -> list[Dialogu
     edges: dict[str, set[str]] = {n: set() for n in policy.nodes}
     for node, replies in by_node.items():
         for r in replies:
-            if r.goto is None:
-                continue
-            if r.goto not in policy.nodes:
-                close = difflib.get_close_matches(r.goto, list(policy.nodes), n=1)
-                problems.append(PolicyError(
-                    f"reply {r.id} moves to node {r.goto!r}, which does not exist", location=_origin(r),
-                    entry=r.id, hint=f"did you mean {close[0]!r}?" if close else f"nodes: {', '.join(policy.nodes)}"))
-            else:
-                edges[node].add(r.goto)
-        for r in replies:
+            if r.goto is not None and r.goto not in policy.nodes:
+                problems.append(PolicyError(f"reply {r.id} moves to node {r.goto!r}, which does not exist",
+                                            location=_origin(r), entry=r.id, hint=_node_hint(policy, r.goto)))
             edges[node].update(n for n in policy.moves(r) if n in policy.nodes)
-    for reply_id, targets in policy.effect_gotos.items():
-        for target in targets:
-            if target not in policy.nodes:
-                code = getattr(policy.effects[reply_id], "__code__", None)
-                close = difflib.get_close_matches(target, list(policy.nodes), n=1)
-                problems.append(PolicyError(
-                    f"the effect for {reply_id} may move to node {target!r}, which does not exist",
-                    location=Location(code.co_filename, code.co_firstlineno) if code else None, entry=reply_id,
-                    hint=f"did you mean {close[0]!r}?" if close else f"nodes: {', '.join(policy.nodes)}"))
     if len(policy.nodes) < 2:
         return problems
     reachable = _closure(policy.start, edges)
@@ -220,12 +204,23 @@ def _slot_problem(reply: Reply, name: str, slot_type: Any, where) -> list[Dialog
 def _effect_problems(policy: Policy) -> list[DialogueError]:
     problems = []
     for reply_id, fn in policy.effects.items():
+        code = getattr(fn, "__code__", None)
+        where = Location(code.co_filename, code.co_firstlineno) if code else None
         if reply_id not in policy.catalog:
-            code = fn.__code__
-            problems.append(PolicyError(f"effect for {reply_id}, which is not in the catalog",
-                                        location=Location(code.co_filename, code.co_firstlineno),
+            problems.append(PolicyError(f"effect for {reply_id}, which is not in the catalog", location=where,
                                         entry=reply_id, hint="fix the id in @policy.effect(...)"))
+        for target in policy.effect_gotos.get(reply_id, ()):
+            if target not in policy.nodes:
+                problems.append(PolicyError(f"the effect for {reply_id} may move to node {target!r}, which does "
+                                            "not exist", location=where, entry=reply_id,
+                                            hint=_node_hint(policy, target)))
     return problems
+
+
+def _node_hint(policy: Policy, name: str) -> str:
+    """The node meant by a misspelt `name`, or the list of nodes."""
+    close = difflib.get_close_matches(name, list(policy.nodes), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"nodes: {', '.join(policy.nodes)}"
 
 
 def _unreached(policy: Policy, reached: set[str]) -> list[DialogueError]:

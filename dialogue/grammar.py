@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import threading
-from decimal import Decimal
 from collections import OrderedDict
-from functools import cached_property
+from decimal import Decimal
+from functools import cached_property, lru_cache
 from typing import Any, Sequence
 
 from .backends.base import Constraint, Hole, Piece, _merge
@@ -174,11 +174,8 @@ def narrowed(constraint: Constraint, message: str, earlier: Sequence[str] = (), 
 
 def _narrow_hole(hole: Hole, texts: list[str], most: int) -> Hole | None:
     """The hole narrowed to the spans of the first text that has some; None: no text has one."""
-    try:
-        finder = re.compile(rf"(?<!\w)(?:{hole.pattern})(?!\w)")
-        if _may_match_space(_parse_regex(hole.pattern)):
-            return hole
-    except re.error:
+    finder = _span_finder(hole.pattern)
+    if finder is None:
         return hole
     for text in texts:
         found: list[str] = []
@@ -196,10 +193,18 @@ def _narrow_hole(hole: Hole, texts: list[str], most: int) -> Hole | None:
 _SPACES = [9, 10, 11, 12, 13, 32]
 
 
-def _parse_regex(pattern: str):
+@lru_cache(maxsize=256)
+def _span_finder(pattern: str) -> re.Pattern | None:
+    """A regex finding whole-word spans of `pattern`; None when the pattern can match a space
+    (or is not a Python regex): such holes are never narrowed."""
     from re import _parser  # the stdlib's own regex parser
 
-    return _parser.parse(pattern)
+    try:
+        if _may_match_space(_parser.parse(pattern)):
+            return None
+        return re.compile(rf"(?<!\w)(?:{pattern})(?!\w)")
+    except re.error:
+        return None
 
 
 def _may_match_space(items) -> bool:
