@@ -105,6 +105,7 @@ class TestFile:
     cases: list[Case]
     policy_path: Path | None
     mode: str | None = None
+    policy: Any = None  # the loaded Policy the cases were checked against, when found
 
     @property
     def cassette_path(self) -> Path:
@@ -148,7 +149,7 @@ class _Loader:
 
             self.policy = load_policy(policy_path)
         cases = self._cases(data.get("case", []))
-        return TestFile(self.path, cases, policy_path, mode)
+        return TestFile(self.path, cases, policy_path, mode, self.policy)
 
     # -- faults ------------------------------------------------------------------
 

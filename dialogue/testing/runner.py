@@ -131,7 +131,7 @@ class FileRunner:
             raise DialogueError(f"{file.path}: no policy to test; put the tests file beside "
                                 "NAME.py, or name it: policy = \"path/to/policy.py\"")
         self.file, self.coverage = file, coverage
-        self.policy = load_policy(file.policy_path)
+        self.policy = file.policy or load_policy(file.policy_path)
         self.mode = mode or file.mode or "prompted"
         self.record = record
         self.cassette: Cassette | None = None
