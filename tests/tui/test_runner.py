@@ -22,6 +22,13 @@ async def open_runner(pilot):
     return pilot.app.screen
 
 
+async def run_all(pilot, screen) -> tuple[str, str]:
+    """Run every test (ctrl+r) and wait; the status line and the coverage box, as text."""
+    await pilot.press("ctrl+r")
+    await settle(pilot)
+    return str(screen.query_one("#tests-status").render()), str(screen.query_one("#coverage", Static).render())
+
+
 def test_run_all_shows_pass_fail_expected_against_got_and_coverage(tmp_path, stand_in):
     async def run():
         app = blacksmith_app(tmp_path)
@@ -29,13 +36,11 @@ def test_run_all_shows_pass_fail_expected_against_got_and_coverage(tmp_path, sta
             screen = await open_runner(pilot)
             table = screen.query_one("#cases", DataTable)
             assert [k.value for k in table.rows] == ["greets", "buys a shield"]
-            await pilot.press("ctrl+r")
-            await settle(pilot)
+            status, coverage = await run_all(pilot, screen)
             assert str(table.get_cell("greets", "result")) == "pass"
             assert str(table.get_cell("buys a shield", "result")) == "FAIL"
-            status = str(screen.query_one("#tests-status").render())
             assert "1 passed" in status and "1 failed" in status
-            assert "responses 2/17" in str(screen.query_one("#coverage", Static).render())
+            assert "responses 2/17" in coverage
             await pilot.press("down")
             await pilot.pause()
             shown = str(screen.query_one("#result", Static).render())
@@ -82,13 +87,11 @@ def test_the_real_runner_shows_pass_known_miss_and_failure(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_runner(pilot)
             table = screen.query_one("#cases", DataTable)
-            await pilot.press("ctrl+r")
-            await settle(pilot)
+            status, coverage = await run_all(pilot, screen)
             assert [str(table.get_cell(name, "result")) for name in ("greets", "says goodbye", "buys a dagger")] \
                 == ["pass", "xfail", "FAIL"]
-            status = str(screen.query_one("#tests-status").render())
             assert "1 passed" in status and "1 failed" in status and "1 known misses" in status
-            assert "responses 2/18" in str(screen.query_one("#coverage", Static).render())
+            assert "responses 2/18" in coverage
             table.focus()
             await pilot.press("down")
             await pilot.pause()
