@@ -35,12 +35,30 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
+# llama.cpp is built for a portable x86-64 level (AVX2, FMA, F16C), not for the build machine:
+# a native build on some virtual CPUs that report AVX-512/AMX crashes in its first forward
+# pass. The wheel is kept under the flags it was built with, so later installs reuse it.
+LLAMA_VERSION := 0.3.36
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_FLAVOUR := x86-64-avx2
+else
+LLAMA_CMAKE :=
+LLAMA_FLAVOUR := $(shell uname -m)-native
+endif
+WHEELS ?= $(HOME)/.cache/dialogue/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_FLAVOUR)
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "dialogue needs Python 3.11 or newer ($(PYTHON) is older); run: make PYTHON=python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "Installing dependencies (the first run builds llama-cpp-python: about 10 minutes on 2 cores)..."
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "Building llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_FLAVOUR)): about 10 minutes on 2 cores, once..."; \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel --progress-bar off --no-cache-dir --no-deps \
+			"llama-cpp-python==$(LLAMA_VERSION)" -w $(WHEELS); }
+	$(BIN)/python -m pip install --progress-bar off --no-deps $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	@echo "Installing dependencies..."
 	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	touch $(STAMP)
 
