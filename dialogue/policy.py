@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dis
 import hashlib
 import importlib.util
 import inspect
@@ -27,7 +28,11 @@ Effect = Callable[[BaseModel, Reply], Any]
 
 @dataclass(frozen=True)
 class Question:
-    """A `said` question as written in the decision function, found by reading its source."""
+    """A `said` question a node can ask, with its examples (for a pick: {option: [...]}).
+
+    Found by exploring the node, so questions held in constants or asked in helper
+    functions count, and by reading its source, so those behind a state no sample reaches do.
+    """
 
     kind: str  # "ask" | "pick" | "extract"
     text: str
@@ -44,7 +49,7 @@ class Policy:
 
     def __init__(self, name: str, *, catalog: str | Path, state: type[BaseModel] | None = None,
                  persona: str = "", sample_states: list[dict] | None = None,
-                 start: str | None = None) -> None:
+                 start: str | None = None, unclear: str | dict[str, str] | None = None) -> None:
         if state is not None and not (isinstance(state, type) and issubclass(state, BaseModel)):
             raise PolicyError(f"Policy({name!r}, state=...) needs a pydantic model class",
                               hint="class State(BaseModel): ...; Policy(..., state=State)")
@@ -58,6 +63,9 @@ class Policy:
         self.sample_states = list(sample_states or [])
         self.nodes: dict[str, Decision] = {}
         self._start = start
+        # The catalog line said when nothing the person typed matches well: one id for every
+        # node, or {node: id} (a node not named has none).
+        self.unclear = unclear
         self.effects: dict[str, Effect] = {}
         self.effect_gotos: dict[str, tuple[str, ...]] = {}  # reply id -> nodes its effect may move to
         self.module: ModuleType | None = None
@@ -86,6 +94,12 @@ class Policy:
     def start(self) -> str:
         """The node every session starts in."""
         return self._start or next(iter(self.nodes), MAIN)
+
+    def unclear_of(self, node: str | None = None) -> str | None:
+        """The catalog id to say in `node` when the matcher is not confident, or None."""
+        if isinstance(self.unclear, dict):
+            return self.unclear.get(node or self.start)
+        return self.unclear
 
     @property
     def decision(self) -> Decision | None:
@@ -155,8 +169,13 @@ class Policy:
         return self._cached("constants", node, _constants)
 
     def questions_of(self, node: str | None = None) -> tuple[Question, ...]:
-        """Every `said` question written in the node's decision function, in source order."""
-        return self._cached("questions", node, lambda fn: tuple(_find_questions(fn)))
+        """Every `said` question the node can ask, in the order its code asks them.
+
+        Those its runs ask over the default and sample states (helper functions and module
+        constants included) merged with those written in its source.
+        """
+        name = node or self.start
+        return self._cached("questions", name, lambda fn: _questions(fn, _runs(self, name)))
 
     @property
     def source(self) -> str:
@@ -334,24 +353,120 @@ def _constants(fn: Callable) -> dict[str, Any]:
             if n in module_globals and _is_data(module_globals[n])}
 
 
+def _runs(policy: Policy, node: str) -> list[tuple]:
+    """The `said` steps of every explored path of `node`, over the default and sample states."""
+    from .explore import explore  # explore builds on this module
+
+    runs: list[tuple] = []
+    for data in (None, *policy.sample_states):
+        try:
+            runs += [path.steps for path in explore(policy, data, node=node).paths]
+        except DialogueError:  # a state that does not validate or explore: lint reports it
+            continue
+    return runs
+
+
+def _questions(fn: Callable, runs: list[tuple]) -> tuple[Question, ...]:
+    """The questions written in `fn`, with those its runs asked merged in where they were asked."""
+    found = {(q.kind, q.text): q for q in _find_questions(fn)}
+    order = list(found)
+    lines = _call_lines(fn) if runs else {}
+    for steps in runs:
+        at = 0
+        for step in steps:
+            key = (step.kind, step.question)
+            if key not in found:
+                order.insert(at, key)
+            found[key] = _with_step(found.get(key), step, lines.get(key))
+            at = order.index(key) + 1
+    return tuple(found[key] for key in order)
+
+
+def _with_step(question: Question | None, step: Any, line: int | None) -> Question:
+    """`question` (None: not written literally) with what a run of `step` showed added."""
+    pick = step.kind == "pick"
+    examples = {option: list(e) for option, e in step.examples if e} if pick else list(step.examples)
+    options = tuple(step.options) if pick else ()
+    if question is None:
+        return Question(step.kind, step.question, examples or (), options, line)
+    return Question(question.kind, question.text, _union(question.examples, examples) or (),
+                    tuple(dict.fromkeys((*question.options, *options))), question.line)
+
+
+def _union(written: Any, asked: Any) -> Any:
+    """Examples of two calls of one question, each message once, first seen first."""
+    if isinstance(written, dict) or isinstance(asked, dict):
+        written, asked = dict(written or {}), dict(asked or {})
+        return {o: list(dict.fromkeys([*written.get(o, ()), *asked.get(o, ())])) for o in {**written, **asked}}
+    return list(dict.fromkeys([*written, *asked]))
+
+
 def _find_questions(fn: Callable) -> list[Question]:
+    """The `said` calls written in `fn`'s source whose question is a literal or a constant."""
     source = _source(fn)
     first_line = getattr(fn, "__dialogue_first_line__", fn.__code__.co_firstlineno)
     said_name = next(iter(inspect.signature(fn).parameters), "said")
-    found = []
+    generated = _constant_lines(fn) if getattr(fn, "__dialogue_source__", None) is not None else {}
+    found: dict[tuple[str, str], Question] = {}
     for node in ast.walk(ast.parse(source)):
         kind = _said_call_kind(node, said_name)
-        if kind is None or not node.args or not isinstance(node.args[0], ast.Constant):
-            continue
-        text = node.args[0].value
+        text = _literal(node.args[0], fn.__globals__) if kind is not None and node.args else None
         if not isinstance(text, str):
             continue
         examples = _literal(_keyword(node, "examples"), fn.__globals__)
         options = _literal(node.args[1], fn.__globals__) if kind == "pick" and len(node.args) > 1 else ()
-        found.append(Question(kind, text, examples or (), tuple(options or ()),
-                              first_line + node.lineno - 1))
-    found.sort(key=lambda q: q.line or 0)
-    return found
+        line = generated.get(text, first_line + node.lineno - 1)
+        question = Question(kind, text, _copied(examples) or (), tuple(options or ()), line)
+        if (kind, text) not in found or question.line < found[kind, text].line:
+            found[kind, text] = question
+    return sorted(found.values(), key=lambda q: q.line or 0)
+
+
+def _constant_lines(fn: Callable) -> dict[str, int]:
+    """Text constant -> the line of the compiled code that loads it first.
+
+    A generated node (a conversation tree's) shows a compact source but is compiled with
+    each branch on its line of the tree file: this is where its questions are written.
+    """
+    lines: dict[str, int] = {}
+    for instruction in dis.get_instructions(fn):
+        line = instruction.positions.lineno if instruction.positions else None
+        if isinstance(instruction.argval, str) and line is not None:
+            lines.setdefault(instruction.argval, line)
+    return lines
+
+
+def _copied(examples: Any) -> Any:
+    """Examples as lists (a pick's as {option: [...]}), never the author's own objects."""
+    if isinstance(examples, dict):
+        return {option: list(e) for option, e in examples.items()}
+    return list(examples) if isinstance(examples, (list, tuple)) else examples
+
+
+def _call_lines(fn: Callable) -> dict[tuple[str, str], int]:
+    """(kind, question) -> the first line of `fn`'s file calling `said` with it: helpers too."""
+    if getattr(fn, "__dialogue_source__", None) is not None:
+        return {}  # a generated node: every question is written in it
+    try:
+        tree = ast.parse(Path(fn.__code__.co_filename).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    lines: dict[tuple[str, str], int] = {}
+    for node in ast.walk(tree):
+        kind = _call_kind(node)
+        text = _literal(node.args[0], fn.__globals__) if kind is not None and node.args else None
+        if isinstance(text, str):
+            lines[kind, text] = min(node.lineno, lines.get((kind, text), node.lineno))
+    return lines
+
+
+def _call_kind(node: ast.AST) -> str | None:
+    """The kind of `said` call `node` would be, whatever the said object is named there."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return "ask"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("pick", "extract"):
+        return node.func.attr
+    return None
 
 
 def _said_call_kind(node: ast.AST, said_name: str) -> str | None:
@@ -378,7 +493,7 @@ def _literal(node: ast.AST | None, namespace: dict) -> Any:
         return ast.literal_eval(node)
     except ValueError:
         pass
-    if isinstance(node, ast.Name) and _is_data(namespace.get(node.id)):
+    if isinstance(node, ast.Name) and node.id in namespace and _is_data(namespace[node.id]):
         return namespace[node.id]
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id in ("list", "tuple", "sorted") and len(node.args) == 1):

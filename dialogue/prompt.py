@@ -8,6 +8,7 @@ backend's prefix cache serves every turn. The user's message is quoted as data
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,15 +46,43 @@ def _static_prefix(policy: Policy, node: str) -> str:
     ]
     if len(policy.nodes) > 1:
         parts.insert(1, f"The conversation is at step {node!r} of: {', '.join(policy.nodes)}.")
-    constants = policy.constants_of(node)
+    questions = policy.questions_of(node)
+    constants = _shown_constants(policy, node, questions)
     if constants:
         parts.append("## Constants\n" + "\n".join(f"{k} = {_compact(v)}" for k, v in constants.items()))
-    questions = policy.questions_of(node)
     if questions:
         parts.append("## Questions the code asks about the user's message\n" + _questions(questions))
     parts.append("## Catalog\n" + _catalog_lines(policy))
     parts.append("Answer with exactly one of the replies allowed for this turn, written as listed.")
     return "\n\n".join(parts)
+
+
+def _shown_constants(policy: Policy, node: str, questions: Sequence[Question]) -> dict[str, Any]:
+    """The node's constants, less those that only hold a question's examples: the questions
+    section lists those already, beside their question."""
+    listed = [_comparable(q.examples) for q in questions]
+    only_examples = _examples_only_names(policy.source_of(node))
+    return {name: value for name, value in policy.constants_of(node).items()
+            if not (name in only_examples and _comparable(value) in listed)}
+
+
+def _examples_only_names(source: str) -> set[str]:
+    """Names the source reads only as a call's `examples=` argument."""
+    as_examples: set[int] = set()
+    names: dict[str, set[int]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.keyword) and node.arg == "examples" and isinstance(node.value, ast.Name):
+            as_examples.add(id(node.value))
+        if isinstance(node, ast.Name):
+            names.setdefault(node.id, set()).add(id(node))
+    return {name for name, uses in names.items() if uses <= as_examples}
+
+
+def _comparable(examples: Any) -> Any:
+    """Examples in one shape, whether lists or tuples, with options without examples left out."""
+    if isinstance(examples, dict):
+        return {option: tuple(e) for option, e in examples.items() if e}
+    return tuple(examples) if isinstance(examples, (list, tuple)) else examples
 
 
 def _compact(value: Any) -> str:

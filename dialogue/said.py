@@ -29,6 +29,10 @@ class Step:
     max_length: int | None = None
     line: int | None = None
     detail: dict = field(default_factory=dict, compare=False)
+    # What the author wrote with the call: messages for `said`/`extract`, for `pick` a tuple
+    # of (option, messages) pairs. Recorded when the call runs, so a question or examples
+    # held in a module constant or asked in a helper function are known too.
+    examples: tuple = field(default=(), compare=False)
 
     def describe(self) -> str:
         answer = "yes" if self.answer is True else "no" if self.answer is False else self.answer
@@ -50,7 +54,7 @@ class Said:
         """Whether the user's latest message means `question` (a yes/no question)."""
         _check_question(question, "said")
         _check_examples(examples, "said")
-        return self._record(Step(ASK, question, (True, False)))
+        return self._record(Step(ASK, question, (True, False), examples=tuple(examples)))
 
     def pick(self, question: str, options: Sequence[str], *, examples: dict | None = None) -> str:
         """Which one of `options` the user's latest message means."""
@@ -64,7 +68,9 @@ class Said:
         for option in (examples or {}):
             if option not in options:
                 raise PolicyError(f"said.pick({question!r}) has examples for {option!r}, not an option")
-        return self._record(Step(PICK, question, options))
+            _check_examples(examples[option], "said.pick")
+        pairs = tuple((option, tuple((examples or {}).get(option, ()))) for option in options)
+        return self._record(Step(PICK, question, options, examples=pairs))
 
     def extract(self, what: str, pattern: str, *, examples: Sequence[str] = (),
                 max_length: int = 64) -> str:
@@ -72,7 +78,8 @@ class Said:
         _check_question(what, "said.extract")
         _check_examples(examples, "said.extract")
         _check_pattern(what, pattern)
-        return self._record(Step(EXTRACT, what, (), pattern=pattern, max_length=max_length))
+        return self._record(Step(EXTRACT, what, (), pattern=pattern, max_length=max_length,
+                                 examples=tuple(examples)))
 
     def _record(self, step: Step) -> Any:
         if len(self.steps) >= self.max_calls:
@@ -90,7 +97,7 @@ class Said:
 
 def _with_answer(step: Step, answer: Any) -> Step:
     return Step(step.kind, step.question, step.options, answer, step.pattern, step.max_length,
-                step.line, step.detail)
+                step.line, step.detail, step.examples)
 
 
 def _check_question(question: Any, where: str) -> None:

@@ -1,10 +1,12 @@
 import json
 import os
 
+import pytest
+
 from dialogue import load_policy
 from dialogue.prompt import HistoryLine, build_prompt, quote, static_prefix
 
-from .conftest import SHOP
+from .conftest import FIXTURES, SHOP
 
 
 def test_static_prefix_is_byte_identical_for_equal_inputs():
@@ -66,3 +68,100 @@ def test_questions_show_their_examples_and_the_other_questions_as_no():
     prompt = question_prompt(policy, [], "so long", "the player says goodbye", "ask")
     assert '"bye" -> yes' in prompt.user and prompt.user.endswith('"so long" ->')
     assert '"N/A" ->' in prompt.content_free.user and "so long" not in prompt.content_free.user
+
+
+INDIRECT = '''
+from pydantic import BaseModel
+
+from dialogue import Policy, reply
+
+
+class Shop(BaseModel):
+    gold: int = 10
+    vip: bool = False
+
+
+policy = Policy("indirect", catalog="{catalog}", state=Shop)
+
+PRICES = {{"sword": 50, "shield": 30, "nails": 2}}
+BUYING = "the customer wants to buy something"
+ITEM_EXAMPLES = {{"nails": ["some nails", "a box of tacks"], "shield": ["something to stop arrows"]}}
+
+
+def greeted(said):
+    """Asked in a helper: the AST of `decide` never sees this question."""
+    if said("the customer says hello", examples=["good morning", "hey there"]):
+        return reply("GREETING")
+    return None
+
+
+@policy.decide
+def decide(said, state):
+    if done := greeted(said):
+        return done
+    if state.vip and said("the customer asks for the VIP discount", examples=["my member price?"]):
+        return reply("GREETING")
+    if said(BUYING, examples=["I want a sword"]):
+        item = said.pick("which item?", list(PRICES), examples=ITEM_EXAMPLES)
+        if state.gold < PRICES[item]:
+            return reply("TOO_POOR", item=item, price=PRICES[item])
+        return reply("OFFER", item=item, price=PRICES[item])
+    return reply("GREETING")
+'''
+
+
+@pytest.fixture
+def indirect(tmp_path):
+    path = tmp_path / "indirect.py"
+    path.write_text(INDIRECT.format(catalog=(FIXTURES / "policies" / "shop.toml").as_posix()))
+    return load_policy(path)
+
+
+def test_questions_held_in_constants_or_asked_in_helpers_reach_the_prompt(indirect):
+    questions = "\n\n" + static_prefix(indirect).split("## Questions the code asks about the user's message\n")[1]
+    questions = questions.split("\n\n## Catalog")[0]
+    assert "- ask: the customer says hello\n  yes: \"good morning\"; \"hey there\"" in questions
+    assert "- ask: the customer wants to buy something\n  yes: \"I want a sword\"" in questions
+    assert "- pick: which item?\n  nails: \"some nails\"; \"a box of tacks\"\n  shield: " in questions
+    # No sample state makes the customer a VIP: the question is still read from the source.
+    assert "- ask: the customer asks for the VIP discount" in questions
+    # In the order the code asks them: the helper first.
+    order = [line for line in questions.splitlines() if line.startswith("- ")]
+    assert order == ["- ask: the customer says hello", "- ask: the customer asks for the VIP discount",
+                     "- ask: the customer wants to buy something", "- pick: which item?"]
+
+
+def test_questions_know_where_they_are_written(indirect):
+    source = indirect.file.read_text().splitlines()
+    for q in indirect.questions_of():
+        assert q.line is not None and ("said" in source[q.line - 1]), q
+    [hello] = [q for q in indirect.questions_of() if q.text == "the customer says hello"]
+    assert source[hello.line - 1].strip().startswith('if said("the customer says hello"')
+
+
+def test_examples_in_a_constant_are_printed_once(indirect):
+    prefix = static_prefix(indirect)
+    assert prefix.count('"a box of tacks"') == 1
+    assert "ITEM_EXAMPLES" not in prefix.split("## Constants")[1].split("## Questions")[0]
+    # Every other constant the code reads stays.
+    assert 'PRICES = {"nails": 2, "shield": 30, "sword": 50}' in prefix
+    assert 'BUYING = "the customer wants to buy something"' in prefix
+
+
+def test_a_constant_read_for_more_than_examples_stays(tmp_path):
+    text = INDIRECT.format(catalog=(FIXTURES / "policies" / "shop.toml").as_posix())
+    text = text.replace("        return reply(\"OFFER\"", "        if len(ITEM_EXAMPLES) > 5:\n            return reply(\"GREETING\")\n"
+                        "        return reply(\"OFFER\"")
+    path = tmp_path / "reads.py"
+    path.write_text(text)
+    assert "ITEM_EXAMPLES = " in static_prefix(load_policy(path))
+
+
+def test_questions_of_a_node_that_does_not_explore_come_from_its_source(tmp_path):
+    text = INDIRECT.format(catalog=(FIXTURES / "policies" / "shop.toml").as_posix())
+    path = tmp_path / "broken.py"
+    path.write_text(text.replace("    if done := greeted(said):", "    if state.gold > 5 and 1 / 0:\n"
+                                                                    "        pass\n    if done := greeted(said):"))
+    policy = load_policy(path, check=False)
+    assert [q.text for q in policy.questions_of()] == ["the customer asks for the VIP discount",
+                                                      "the customer wants to buy something", "which item?"]
