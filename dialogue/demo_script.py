@@ -1,4 +1,8 @@
-"""Scripted conversations for `dialogue demo`: one per example policy (paths from the repo root)."""
+"""Scripted conversations for `dialogue demo`: one per example policy (paths from the repo root).
+
+Each message comes with the reply a person reading the policy would expect; the demo
+prints it beside what the engine chose.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,13 @@ DEMOS = [
         "state": {"gold": 60, "reputation": 3},
         "locale": None,
         "messages": [
-            "hi there, what have you got?",
-            "how much for a sword?",
-            "50?! that's robbery. 40 and we have a deal",
-            "deal, here's the gold",
-            "and a shield to go with it?",
-            "pfft, you're a greedy old hag",
-            "bye",
+            ("hi there, what have you got?", "GREETING"),
+            ("how much for a sword?", "OFFER"),
+            ("50?! that's robbery. 40 and we have a deal", "DISCOUNT"),
+            ("deal, here's the gold", "SOLD"),
+            ("and a shield to go with it?", "TOO_POOR"),
+            ("pfft, you're a greedy old hag", "INSULTED"),
+            ("bye", "GOODBYE"),
         ],
     },
     {
@@ -26,12 +30,12 @@ DEMOS = [
         "state": {"order_total": "89.90", "days_since_purchase": 12},
         "locale": None,
         "messages": [
-            "Hi, I'd like to send back a lamp I ordered",
-            "sure, it's 94107",
-            "the order number is KT-482913",
-            "never used, still in the box. the colour just doesn't match my room",
-            "great, when will I see the money?",
-            "thanks, that's all",
+            ("Hi, I'd like to send back a lamp I ordered", "ASK_ZIP"),
+            ("sure, it's 94107", "CHECK_ZIP"),
+            ("the order number is KT-482913", "ORDER_FOUND"),
+            ("never used, still in the box. the colour just doesn't match my room", "REFUND_ISSUED"),
+            ("great, when will I see the money?", "REFUND_STATUS"),
+            ("thanks, that's all", "GOODBYE"),
         ],
     },
 ]

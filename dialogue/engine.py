@@ -17,19 +17,22 @@ from typing import Any, Callable
 from pydantic import BaseModel, ValidationError
 
 from .backends.base import Backend, Completion, Constraint, Hole
-from .errors import (CatalogError, DialogueError, EffectError, MessageRejected, OutputInvalid,
-                     PolicyError, SessionError)
+from .errors import (CatalogError, DialogueError, EffectError, ExplorationError, MessageRejected,
+                     OutputInvalid, PolicyError, SessionError)
 from .explore import Exploration, ReplayingSaid, explore, frozen_copy, run_decision
-from .grammar import constraint_for, display, extracted_in_order, narrowed, reply_grammar, serialize
+from .grammar import (constraint_for, display, extracted_in_order, hole_spans, narrowed, reply_grammar,
+                      serialize)
 from .policy import Policy
 from .prompt import HistoryLine, build_prompt, question_prompt, reply_hints
 from .reply import Reply
 from .said import ASK, EXTRACT, PICK, Said, Step
 from .store import SessionRecord, Store, TurnRecord
 
-__all__ = ["Engine", "Session", "Trace", "Turn"]
+__all__ = ["Engine", "Session", "Trace", "Turn", "default_understanding"]
 
 MODES = ("prompted", "executed")
+UNDERSTANDINGS = ("encoder", "model", "hybrid")
+HYBRID_CANDIDATES = 5  # replies the language model chooses among in hybrid understanding
 ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
 
 
@@ -54,6 +57,12 @@ class Trace:
     decode_steps: int = 0
     model_calls: int = 0
     scores: dict[str, float] | None = None
+    understanding: str = ""  # encoder | model | hybrid
+    encoder: str = ""  # the sentence encoder's model id and weights hash
+    candidates: list[dict] = field(default_factory=list)  # the matcher's ranking: reply, score, confidence
+    confidence: float | None = None  # the chosen candidate's match (cosine to what it learned)
+    threshold: float | None = None  # under it, nothing matched well (the node's default or unclear line)
+    unclear: bool = False  # the match was weak
     timings: dict[str, float] = field(default_factory=dict)
     backend: str = ""
     model: str = ""
@@ -93,6 +102,13 @@ class Engine:
     (loaded on first use). `allow_drafts` is the development switch that lets draft
     lines be emitted. One engine serves many sessions from threads and asyncio.
 
+    `understanding` says who decides which reachable reply fits: "encoder" (a sentence
+    encoder and a matcher trained on the policy's examples; the model only fills extracted
+    values the message does not decide), "model" (the language model reads the prompt and
+    chooses) or "hybrid" (the language model chooses among the matcher's best candidates).
+    Default: "encoder" on the embedded model, "model" on any other backend. `encoder` is a
+    registered encoder name, a path to a sentence-transformers ONNX model, or an encoder.
+
     `store` (a file path or a `Store`) keeps sessions and an audited record of every turn;
     without it sessions live in memory only. `store_messages=False` and `redact`
     (str -> str) apply when the engine opens the store from a path. `on_change` is the
@@ -103,9 +119,12 @@ class Engine:
                  locale: str | None = None, allow_drafts: bool = False, retries: int = 1,
                  max_message_chars: int = 4000, history_turns: int = 12,
                  store: Store | str | os.PathLike | None = None, store_messages: bool | None = None,
-                 redact: Callable[[str], str] | None = None, on_change: str = "error") -> None:
+                 redact: Callable[[str], str] | None = None, on_change: str = "error",
+                 understanding: str | None = None, encoder: Any = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if understanding is not None and understanding not in UNDERSTANDINGS:
+            raise ValueError(f"understanding must be one of {', '.join(UNDERSTANDINGS)}, not {understanding!r}")
         self.policy = policy
         self.catalog = policy.catalog
         self.mode = mode
@@ -122,6 +141,11 @@ class Engine:
         self._sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
         self._explored: OrderedDict[str, Exploration] = OrderedDict()
+        self.understanding = understanding or default_understanding(backend)
+        self._encoder = encoder
+        self._matcher = None
+        self._matcher_lock = threading.Lock()
+        _check_unclear(policy, self.catalog)
         self.on_change = _checked_on_change(on_change)
         self.store, self._owns_store = _open_store(store, store_messages, redact)
         if self.store is not None:
@@ -137,6 +161,26 @@ class Engine:
 
                     self._backend = create_backend(self._backend or "llamacpp")
         return self._backend
+
+    @property
+    def matcher(self):
+        """The policy's matcher (trained per node on first use), for encoder and hybrid understanding."""
+        if self._matcher is None:
+            with self._matcher_lock:
+                if self._matcher is None:
+                    from .understanding.encoder import shared_encoder
+                    from .understanding.matcher import Matcher
+
+                    encoder = self._encoder
+                    if encoder is None or isinstance(encoder, (str, os.PathLike)):
+                        encoder = shared_encoder(encoder)
+                    self._matcher = Matcher(self.policy, encoder)
+        return self._matcher
+
+    def prepare(self) -> None:
+        """Load what the first turn would: the matcher of every node (train or read its cache)."""
+        if self.understanding != "model":
+            self.matcher.prepare()
 
     def session(self, id: str, *, state: dict | BaseModel | None = None,
                 locale: str | None = None, on_change: str | None = None, node: str | None = None) -> Session:
@@ -260,8 +304,11 @@ class Session:
     def _turn(self, message: str) -> Turn:
         engine = self.engine
         started = time.perf_counter()
-        trace = Trace(mode=engine.mode, node=self.node)
-        runner = _Prompted if engine.mode == "prompted" else _Executed
+        trace = Trace(mode=engine.mode, node=self.node, understanding=engine.understanding)
+        if engine.understanding == "model":
+            runner = _Prompted if engine.mode == "prompted" else _Executed
+        else:
+            runner = _Understood
         chosen = runner(self, message, trace).run()
         if chosen is None:
             chosen = Reply(engine.catalog.fallback)
@@ -391,7 +438,7 @@ class _Prompted:
         trace, engine = self.trace, self.engine
         t = time.perf_counter()
         exploration = engine.explore(self.session.state, self.session.node)
-        replies = self._emittable(exploration.reachable)
+        replies = _emittable(engine, self.session, exploration.reachable)
         trace.timings["explore_s"] = time.perf_counter() - t
         if not replies:
             _fallback(trace, "no reachable reply may be emitted (drafts or retired lines)")
@@ -410,28 +457,33 @@ class _Prompted:
         if parsed is None:
             return None
         index, holes = parsed
-        return self._replay(exploration, replies[index], holes)
+        return _replayed(engine, self.session, trace, exploration, replies[index], holes)
 
-    def _emittable(self, reachable: tuple[Reply, ...]) -> list[Reply]:
-        catalog = self.engine.catalog
-        unknown = [line.id for r in reachable for line in r.lines if line.id not in catalog]
-        if unknown:
-            raise PolicyError(f"policy {self.engine.policy.name!r} reached reply {unknown[0]}, which is "
-                              f"not in catalog {catalog.id!r}", entry=unknown[0],
-                              hint="run `dialogue lint` with a sample state like this one")
-        return [r for r in reachable if _allowed(self.engine, self.session, r) is None]
 
-    def _replay(self, exploration: Exploration, target: Reply, holes: tuple[str, ...]) -> Reply | None:
-        path = exploration.paths_to(target)[0]
-        self.trace.path = [s.describe() for s in path.steps if s.kind != EXTRACT]
-        if not holes:
-            return _checked(self.engine, self.session, target, self.trace)
-        symbolic = extracted_in_order(target, self.engine.catalog)
-        extracted = {value.index: text for value, text in zip(symbolic, holes)}
-        said = ReplayingSaid(path.steps, extracted)
-        real = run_decision(self.engine.policy, said, frozen_copy(self.session.state), self.session.node)
-        self.trace.path = [s.describe() for s in said.steps]
-        return _checked(self.engine, self.session, real, self.trace)
+def _emittable(engine: Engine, session: Session, reachable: tuple[Reply, ...]) -> list[Reply]:
+    """The reachable replies that may be said now; a reply id the catalog lacks is a PolicyError."""
+    catalog = engine.catalog
+    unknown = [line.id for r in reachable for line in r.lines if line.id not in catalog]
+    if unknown:
+        raise PolicyError(f"policy {engine.policy.name!r} reached reply {unknown[0]}, which is "
+                          f"not in catalog {catalog.id!r}", entry=unknown[0],
+                          hint="run `dialogue lint` with a sample state like this one")
+    return [r for r in reachable if _allowed(engine, session, r) is None]
+
+
+def _replayed(engine: Engine, session: Session, trace: Trace, exploration: Exploration, target: Reply,
+              holes: tuple[str, ...]) -> Reply | None:
+    """The chosen reply with the model's extracted values put back through the decision function."""
+    path = exploration.paths_to(target)[0]
+    trace.path = [s.describe() for s in path.steps if s.kind != EXTRACT]
+    if not holes:
+        return _checked(engine, session, target, trace)
+    symbolic = extracted_in_order(target, engine.catalog)
+    extracted = {value.index: text for value, text in zip(symbolic, holes)}
+    said = ReplayingSaid(path.steps, extracted)
+    real = run_decision(engine.policy, said, frozen_copy(session.state), session.node)
+    trace.path = [s.describe() for s in said.steps]
+    return _checked(engine, session, real, trace)
 
 
 def _allowed(engine: Engine, session: Session, chosen: Reply) -> str | None:
@@ -567,7 +619,7 @@ class _ModelSaid(Said):
                                  step.question, step.kind, labels if step.kind == PICK else (),
                                  self.runner.session.node)
         constraint = (Constraint.choice(labels) if step.kind != EXTRACT
-                      else Constraint(((Hole(step.pattern, step.max_length or 64),),)))
+                      else Constraint(((self._hole(step),),)))
         attempts_before = len(trace.raw)
         guide = (narrowed(constraint, self.runner.message, _earlier(self.runner.session))
                  if step.kind == EXTRACT else constraint)
@@ -582,11 +634,187 @@ class _ModelSaid(Said):
                             "raw": raw, "options": list(labels)})
         return answer
 
+    def _hole(self, step: Step) -> Hole:
+        """The hole an extracted value must fit (its pattern; the matcher narrows it further)."""
+        return Hole(step.pattern, step.max_length or 64)
+
 
 def _labels(step: Step) -> list[str]:
     if step.kind == ASK:
         return ["yes", "no"]
     return [str(o) for o in step.options]
+
+
+class _Understood:
+    """Encoder (and hybrid) understanding: the matcher ranks the reachable paths and one is
+    taken; the decision function then runs for real, its `said` calls answered as that path
+    answers them and its extracted values taken from what the person typed (the model
+    writes one only where the message does not decide it). Hybrid prompted turns let the
+    model choose among the matcher's best candidates first."""
+
+    def __init__(self, session: Session, message: str, trace: Trace) -> None:
+        self.session, self.message, self.trace = session, message, trace
+        self.engine = session.engine
+
+    def run(self) -> Reply | None:
+        trace, engine, session = self.trace, self.engine, self.session
+        t = time.perf_counter()
+        exploration = engine.explore(session.state, session.node)
+        replies = _emittable(engine, session, exploration.reachable)
+        trace.timings["explore_s"] = time.perf_counter() - t
+        if not replies:
+            _fallback(trace, "no reachable reply may be emitted (drafts or retired lines)")
+            return None
+        trace.reachable = [display(a) for a in constraint_for(replies, engine.catalog).alternatives]
+        allowed = set(replies)
+        paths = _with_spans([p for p in exploration.paths if p.reply in allowed], self.message, _earlier(session))
+        ranking = engine.matcher.rank(session.node, self.message, paths)
+        trace.timings["match_s"] = ranking.seconds
+        self._record(ranking)
+        unclear = engine.policy.unclear_of(session.node)
+        if ranking.unclear and unclear is not None and _allowed(engine, session, Reply(unclear)) is None:
+            trace.path = [f"unclear: best match {ranking.confidence:.2f} < {ranking.threshold:.2f}"]
+            return _checked(engine, session, Reply(unclear), trace)
+        chosen = ranking.chosen
+        if engine.understanding == "hybrid" and engine.mode == "prompted" and len(ranking.candidates) > 1:
+            return self._hybrid(exploration, ranking)
+        return self._run_path(chosen.path)
+
+    def _record(self, ranking) -> None:
+        trace, catalog = self.trace, self.engine.catalog
+        matcher = self.engine.matcher
+        trace.encoder = f"{matcher.encoder.model_id} {matcher.encoder.hash[:12]}"
+        scores = [c.score for c in ranking.candidates]
+        top = max(scores) if scores else 0.0
+        weights = [math.exp(s - top) for s in scores]
+        total = sum(weights) or 1.0
+        trace.candidates = [{"reply": _serial(c.path.reply, catalog), "score": round(w / total, 4),
+                             "confidence": round(c.confidence, 4)}
+                            for c, w in zip(ranking.candidates[:HYBRID_CANDIDATES * 2], weights)]
+        trace.confidence = round(ranking.confidence, 4)
+        trace.threshold = round(ranking.threshold, 4)
+        trace.unclear = ranking.unclear
+        trace.scores = {entry["reply"]: entry["score"] for entry in trace.candidates}
+
+    def _run_path(self, path) -> Reply | None:
+        """Run the decision function, answering as `path` does; extracted values from the message."""
+        said = _MatcherSaid(self, path)
+        t = time.perf_counter()
+        try:
+            chosen = run_decision(self.engine.policy, said, frozen_copy(self.session.state), self.session.node)
+        except OutputInvalid as exc:
+            _fallback(self.trace, f"an extracted value failed validation: {exc}")
+            return None
+        finally:
+            self.trace.timings["decide_s"] = time.perf_counter() - t
+            self.trace.path = [s.describe() for s in said.steps]
+        return _checked(self.engine, self.session, chosen, self.trace)
+
+    def _hybrid(self, exploration: Exploration, ranking) -> Reply | None:
+        """The language model chooses among the matcher's best candidates, in a prompt that
+        holds only those candidates."""
+        from .understanding.rerank import candidates_prompt
+
+        engine, session, trace = self.engine, self.session, self.trace
+        replies: list[Reply] = []
+        for candidate in ranking.candidates:
+            if candidate.path.reply not in replies:
+                replies.append(candidate.path.reply)
+            if len(replies) == HYBRID_CANDIDATES:
+                break
+        constraint = constraint_for(replies, engine.catalog)
+        allowed = [display(a) for a in constraint.alternatives]
+        matcher = engine.matcher.node(session.node)
+        prompt = candidates_prompt(engine.policy, matcher, exploration, replies, allowed, session.history(),
+                                   self.message, session.node)
+        parsed = _generate_valid(engine, prompt, constraint, trace,
+                                 guide=narrowed(constraint, self.message, _earlier(session)))
+        if parsed is None:
+            return None
+        index, holes = parsed
+        return _replayed(engine, session, trace, exploration, replies[index], holes)
+
+
+def _with_spans(paths: list, message: str, earlier: list[str]) -> list:
+    """The paths whose extracted values the person typed somewhere (all of them, when none has)."""
+    texts = [t for t in (message, *reversed(earlier)) if t]
+
+    def typed(path) -> bool:
+        for step in path.steps:
+            if step.kind == EXTRACT and hole_spans(Hole(step.pattern, step.max_length or 64), texts) == []:
+                return False
+        return True
+
+    kept = [p for p in paths if typed(p)]
+    return kept or paths
+
+
+class _MatcherSaid(_ModelSaid):
+    """`said` answered as the matcher's chosen path answers; `extract` from the message's spans."""
+
+    def __init__(self, runner: _Understood, path) -> None:
+        super().__init__(runner)
+        self.path = path
+
+    def _answer(self, step: Step, index: int) -> Any:
+        recorded = self.path.steps[index] if index < len(self.path.steps) else None
+        if recorded is None or recorded.question != step.question:
+            raise ExplorationError(
+                f"the decision function asked {step.question!r} where the explored path asked "
+                f"{recorded.question if recorded else 'nothing'!r}",
+                hint="a decision function must be deterministic: no randomness, clocks or I/O")
+        if step.kind != EXTRACT:
+            self.runner.trace.steps.append({"kind": step.kind, "question": step.question,
+                                            "answer": _label(recorded.answer), "raw": [],
+                                            "options": _labels(step), "by": "matcher"})
+            return recorded.answer
+        spans = self._spans(step)
+        if spans is not None and len(spans) == 1:
+            self.runner.trace.steps.append({"kind": step.kind, "question": step.question, "answer": spans[0],
+                                            "raw": [], "options": [], "by": "span"})
+            return spans[0]
+        return super()._answer(step, index)
+
+    def _spans(self, step: Step) -> list[str] | None:
+        texts = [t for t in (self.runner.message, *reversed(_earlier(self.runner.session))) if t]
+        return hole_spans(Hole(step.pattern, step.max_length or 64), texts)
+
+    def _hole(self, step: Step) -> Hole:
+        """Where the person typed several values of the pattern, the model chooses one of them,
+        and an answer that is none of them fails validation: a value is never invented."""
+        spans = self._spans(step)
+        if spans:
+            return Hole("|".join(re.escape(span) for span in spans), step.max_length or 64)
+        return super()._hole(step)
+
+
+def _label(answer: Any) -> str:
+    return "yes" if answer is True else "no" if answer is False else str(answer)
+
+
+def default_understanding(backend: Any) -> str:
+    """Encoder understanding on the embedded model (measured best there); elsewhere the model."""
+    if backend is None or backend == "llamacpp" or getattr(backend, "name", None) == "llamacpp":
+        return "encoder"
+    return "model"
+
+
+def _check_unclear(policy: Policy, catalog) -> None:
+    """The policy's `unclear` lines name approved, slot-free catalog lines."""
+    named = policy.unclear.values() if isinstance(policy.unclear, dict) else [policy.unclear]
+    for node in (policy.unclear if isinstance(policy.unclear, dict) else {}):
+        if node not in policy.nodes:
+            raise PolicyError(f"Policy(unclear=...) names node {node!r}, which policy {policy.name!r} does not have",
+                              hint=f"nodes: {', '.join(policy.nodes)}")
+    for id in named:
+        if id is None:
+            continue
+        if id not in catalog:
+            raise PolicyError(f"Policy(unclear={id!r}) is not a line of catalog {catalog.id!r}", entry=id,
+                              hint="name an approved, slot-free line such as PARDON")
+        if catalog[id].slots:
+            raise PolicyError(f"Policy(unclear={id!r}) has slots; the unclear line is said without values",
+                              entry=id, hint="name a line without slots")
 
 
 # -- the session store: turns out as records, stored sessions back in -------------------------

@@ -174,20 +174,32 @@ def narrowed(constraint: Constraint, message: str, earlier: Sequence[str] = (), 
 
 def _narrow_hole(hole: Hole, texts: list[str], most: int) -> Hole | None:
     """The hole narrowed to the spans of the first text that has some; None: no text has one."""
+    spans = hole_spans(hole, texts, most)
+    if spans is None:
+        return hole
+    if not spans:
+        return None
+    return Hole("|".join(_literal(span) for span in spans), hole.max_length)
+
+
+def hole_spans(hole: Hole, texts: Sequence[str], most: int = 8) -> list[str] | None:
+    """The spans of the first of `texts` that holds text of the hole's pattern ([] when none
+    does); None when the hole cannot be narrowed (its pattern can match a space, or there are
+    more than `most` spans)."""
     finder = _span_finder(hole.pattern)
     if finder is None:
-        return hole
+        return None
     for text in texts:
         found: list[str] = []
-        for match in finder.finditer(text):
+        for match in finder.finditer(text[:_SCAN_CHARS]):
             span = match.group(0)
             if span and len(span) <= hole.max_length and not any(c.isspace() for c in span) and span not in found:
                 found.append(span)
                 if len(found) > most:
-                    return hole
+                    return None
         if found:
-            return Hole("|".join(_literal(span) for span in found), hole.max_length)
-    return None
+            return found
+    return []
 
 
 _SPACES = [9, 10, 11, 12, 13, 32]

@@ -39,10 +39,11 @@ def backend():
     model.close()
 
 
+@pytest.mark.parametrize("understanding", ["encoder", "model", "hybrid"])
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_every_turn_is_a_reachable_catalog_reply(backend, name):
+def test_every_turn_is_a_reachable_catalog_reply(backend, name, understanding):
     policy = load_policy(EXAMPLES[name])
-    engine = Engine(policy, backend=backend)
+    engine = Engine(policy, backend=backend, understanding=understanding)
     messages = messages_for(name)
     assert len(messages) >= 20
     for i, (state, node, message) in enumerate(messages):
@@ -75,7 +76,7 @@ def test_state_rules_hold_with_ten_gold(backend):
 
 def test_executed_mode_traces_each_question_and_runs_effects(backend):
     policy = load_policy(EXAMPLES["blacksmith"])
-    engine = Engine(policy, backend=backend, mode="executed")
+    engine = Engine(policy, backend=backend, mode="executed", understanding="model")
     session = engine.session("exec", state={"gold": 500})
     turn = session.say("hello there")
     assert turn.trace.steps and all(s["answer"] is not None for s in turn.trace.steps)
@@ -87,7 +88,7 @@ def test_executed_mode_traces_each_question_and_runs_effects(backend):
 
 def test_prefix_cache_serves_warm_turns(backend):
     policy = load_policy(EXAMPLES["refunds"])
-    engine = Engine(policy, backend=backend)
+    engine = Engine(policy, backend=backend, understanding="model")
     session = engine.session("warm")
     session.say("hi")
     turn = session.say("I want my money back")

@@ -57,17 +57,29 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="openai backend: seconds before a request times out (default 60); "
                         "the API key is read from OPENAI_API_KEY")
+    p.add_argument("--understanding", choices=["encoder", "model", "hybrid"],
+                   help="who picks the reply: encoder (a sentence encoder's matcher trained on the policy's "
+                        "examples; default on the embedded model), model (the language model reads the "
+                        "prompt; default on other backends) or hybrid (the model among the matcher's best)")
+    p.add_argument("--encoder", metavar="NAME|PATH",
+                   help="the sentence encoder: minilm (default, embedded) or a sentence-transformers ONNX folder")
     p.add_argument("--dev", action="store_true", help="development switch: allow draft lines")
 
 
 def make_engine(args: argparse.Namespace, policy_path: str, backend=None):
-    from ..engine import Engine
+    from ..engine import Engine, default_understanding
     from ..policy import load_policy
 
     policy = load_policy(policy_path)
-    return Engine(policy, mode=args.mode, backend=backend or args.backend,
-                  locale=getattr(args, "locale", None), allow_drafts=args.dev,
-                  store=getattr(args, "db", None), on_change=getattr(args, "on_change", "error"))
+    backend = backend or args.backend
+    engine = Engine(policy, mode=args.mode, backend=backend,
+                    locale=getattr(args, "locale", None), allow_drafts=args.dev,
+                    store=getattr(args, "db", None), on_change=getattr(args, "on_change", "error"),
+                    understanding=args.understanding or default_understanding(backend), encoder=args.encoder)
+    if engine.understanding != "model":
+        with spinner(f"training the matcher of {policy.name}"):
+            engine.prepare()
+    return engine
 
 
 def backend_options(args: argparse.Namespace) -> dict:
@@ -81,8 +93,12 @@ def backend_options(args: argparse.Namespace) -> dict:
 
 
 def load_backend(args: argparse.Namespace):
+    """The backend; the embedded model is left to load on first use when the matcher decides
+    (it then runs only to fill extracted values the message does not decide)."""
     from ..backends import create_backend
 
+    if args.backend == "llamacpp" and args.understanding != "model" and not backend_options(args):
+        return None
     with spinner(f"loading the {args.backend} backend"):
         return create_backend(args.backend, **backend_options(args))
 
@@ -128,6 +144,11 @@ def format_trace(turn) -> str:
              f"  calls {t.model_calls}  tokens new {t.tokens_new} reused {t.tokens_reused}"]
     if t.reachable:
         lines.append("  allowed: " + " | ".join(t.reachable))
+    if t.candidates:
+        best = " | ".join(f"{c['reply']} {c['score']:.2f}" for c in t.candidates[:4])
+        weak = "  (weak: nothing matched well)" if t.unclear else ""
+        lines.append(f"  matcher ({t.understanding}): {best}; match {t.confidence:.2f}, "
+                     f"threshold {t.threshold:.2f}{weak}")
     if t.raw:
         lines.append("  model chose: " + " ; ".join(repr(r) for r in t.raw))
     for step in t.steps:
@@ -144,18 +165,25 @@ def run_demo(args: argparse.Namespace) -> int:
 
     root = Path(__file__).resolve().parents[2]
     backend = load_backend(args)
+    right = total = 0
     for demo in DEMOS:
         engine = make_engine(args, str(root / demo["policy"]), backend)
         locale = args.locale or demo.get("locale")
         session = engine.session("demo", state=demo.get("state"), locale=locale)
-        print(f"\n== {engine.policy.name} ({engine.mode} mode, {session.locale}) ==")
-        for message in demo["messages"]:
+        print(f"\n== {engine.policy.name} ({engine.mode} mode, {engine.understanding} understanding, "
+              f"{session.locale}) ==")
+        for message, expected in demo["messages"]:
             turn = session.say(message)
             ms = 1000 * turn.trace.timings.get("total_s", 0.0)
             flag = "  [fallback]" if turn.trace.fallback else ""
-            print(f"  you: {message}\n  {turn.reply.id:<18} {ms:6.0f} ms  {turn.text}{flag}")
+            mark = "ok" if turn.reply.id == expected else f"expected {expected}"
+            print(f"  you: {message}\n  {turn.reply.id:<18} {ms:6.0f} ms  {turn.text}{flag}\n"
+                  f"  {'':<18} ({mark})")
+            right += turn.reply.id == expected
+            total += 1
             if session.ended:
                 break
+    print(f"\n{right} of {total} turns got the reply a person would expect.")
     return 0
 
 

@@ -24,6 +24,9 @@ def add(commands) -> None:
     p.add_argument("--mode", choices=["prompted", "executed"],
                    help="prompted (one model call a turn) or executed (one per question); "
                         "default: the file's `mode`, else prompted")
+    p.add_argument("--understanding", choices=["encoder", "model", "hybrid"],
+                   help="who picks the reply: the sentence encoder's matcher, the model, or the model among "
+                        "the matcher's best (default: encoder on the embedded model, else model)")
     p.add_argument("-k", metavar="PATTERN", help="run only cases whose name contains PATTERN")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--record", action="store_true",
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     replay = True if args.replay else False if (args.live or args.backend) else None
     outcome = run_tests(paths, backend=args.backend, mode=args.mode, k=args.k, record=args.record,
                         replay=None if args.record else replay, coverage=coverage, repeat=args.repeat,
+                        understanding=args.understanding,
                         progress=lambda result: _print_result(result, args.quiet))
     print(_summary(outcome))
     if args.repeat > 1:

@@ -46,6 +46,7 @@ class Cassette:
             raise ValueError("recording a cassette needs the backend to record")
         self.entries: dict[str, dict[str, Any]] = {}
         self.model = getattr(inner, "model", "")
+        self.understanding = ""  # who picked replies when it was recorded (see Engine(understanding=))
         self.context = ""
         self.case = ""
         self.used: set[str] = set()
@@ -59,6 +60,7 @@ class Cassette:
             self.entries = dict(data["entries"])
             if not self.recording:
                 self.model = data.get("model", "")
+                self.understanding = data.get("understanding", "model")  # older cassettes: the model
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StaleCassette(f"cassette {self.path} cannot be read ({exc}); re-record it with "
                                 f"`dialogue test --record {self.path.name.replace('.cassette.json', '.tests.toml')}`"
@@ -95,7 +97,7 @@ class Cassette:
         """Write the recording: this run's entries, and the entries of cases not run this time."""
         kept = {k: v for k, v in self.entries.items() if k in self.used or v.get("case") not in cases_run}
         data = {"format": FORMAT, "model": self.model, "backend": getattr(self.inner, "name", ""),
-                "entries": dict(sorted(kept.items()))}
+                "understanding": self.understanding, "entries": dict(sorted(kept.items()))}
         self.path.write_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
                              encoding="utf-8")
 

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..engine import Engine, Turn
+from ..engine import Engine, Turn, default_understanding
 from ..errors import DialogueError, RunError
 from ..grammar import display, serialize, value_text
 from .cases import Case, Expected, TestFile, load_test_file
@@ -88,7 +88,7 @@ class Run:
 def run_tests(paths: Iterable[str | Path], *, backend: Any = None, mode: str | None = None,
               k: str | None = None, record: bool = False, replay: bool | None = None,
               coverage: bool = False, progress: Callable[[CaseResult], Any] | None = None,
-              repeat: int = 1) -> Run:
+              repeat: int = 1, understanding: str | None = None) -> Run:
     """Run the cases of these tests files; returns a `Run`.
 
     `backend`: a backend object or name to run live; None replays each file's cassette
@@ -97,13 +97,15 @@ def run_tests(paths: Iterable[str | Path], *, backend: Any = None, mode: str | N
     `record`: run live and write each file's cassette again. `replay=True` refuses to run
     a file without a cassette; `replay=False` runs live even where one exists.
     `progress(result)` is called as each case finishes. `repeat`: run each case N times.
+    `understanding`: "encoder", "model" or "hybrid" (default: a replay uses the cassette's, so
+    it tests the setup that recorded it; a live run what `Engine` chooses for the backend).
     """
     run = Run(coverage=Coverage() if coverage else None)
     shared: dict[str, Any] = {}
     for path in paths:
         file = load_test_file(path)
         runner = FileRunner(file, backend=backend, mode=mode, record=record, replay=replay,
-                            coverage=run.coverage, shared=shared)
+                            coverage=run.coverage, shared=shared, understanding=understanding)
         run.mode, run.source = runner.mode, runner.source
         try:
             for case in file.cases:
@@ -124,7 +126,7 @@ class FileRunner:
 
     def __init__(self, file: TestFile, *, backend: Any = None, mode: str | None = None, record: bool = False,
                  replay: bool | None = None, coverage: Coverage | None = None,
-                 shared: dict[str, Any] | None = None) -> None:
+                 shared: dict[str, Any] | None = None, understanding: str | None = None) -> None:
         from ..policy import load_policy
 
         if file.policy_path is None:
@@ -157,7 +159,14 @@ class FileRunner:
                 self.cassette = Cassette(cassette_path, policy_hash=self.policy.hash,
                                          catalog_hash=self.policy.catalog.hash, inner=live, record=True)
                 engine_backend = self.cassette
-        self.engine = Engine(self.policy, mode=self.mode, backend=engine_backend)
+        if replay:
+            self.understanding = understanding or self.cassette.understanding
+        else:
+            self.understanding = understanding or default_understanding(backend or "llamacpp")
+            if self.cassette is not None:
+                self.cassette.understanding = self.understanding
+        self.engine = Engine(self.policy, mode=self.mode, backend=engine_backend,
+                             understanding=self.understanding)
         if coverage is not None:
             coverage.add_policy(self.policy)
         self._sessions = 0
