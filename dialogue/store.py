@@ -1,19 +1,24 @@
-"""Sessions, turns, state snapshots, versions and a hash-chained audit log in one SQLite file.
+"""Sessions, turns, state snapshots, versions, a hash-chained audit log and reviewers'
+corrections of turns in one SQLite file.
 
 A turn is one transaction: its row, the state after it, the session's counters and its
 audit row commit together or not at all. Audit rows form one chain across all sessions:
 row N holds the turn's canonical JSON, the hash of row N-1 and SHA-256(prev_hash + body).
 Appends take the write lock first (`BEGIN IMMEDIATE`), so two writers never share a
 sequence number. The file is in WAL mode with a 10 s busy timeout, so several processes
-can serve sessions from it.
+can serve sessions from it. Turns, states, audit rows and corrections are append-only
+(database triggers refuse UPDATE and DELETE); a later correction of a turn supersedes an
+earlier one without removing it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -24,16 +29,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SessionError, StoreError
+from .catalog import Catalog
+from .errors import CatalogError, SessionError, StoreError
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-__all__ = ["SCHEMA_VERSION", "SessionRecord", "Store", "TurnRecord", "VerifyResult", "canonical_json"]
+__all__ = ["SCHEMA_VERSION", "CorrectionRecord", "SessionRecord", "Store", "TurnRecord", "VerifyResult",
+           "canonical_json", "is_message_digest"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 GENESIS = "0" * 64  # the "previous hash" of audit row 1
+# A read-only open reads a file of this version or later as it is: later versions only add
+# tables (version 3: corrections), so its sessions, turns and audit chain read the same.
+READ_AS_IS_FROM = 2
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what `store_messages=False` keeps of a message
+
+
+def is_message_digest(message: str) -> bool:
+    """Whether a stored message is the salted hash `store_messages=False` keeps, not the text."""
+    return _DIGEST.fullmatch(message) is not None
 
 
 @dataclass(kw_only=True)
@@ -81,6 +97,29 @@ class SessionRecord:
     turns: list[TurnRecord]
     created_at: str = ""
     updated_at: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionRecord:
+    """A reviewer's correction of a stored turn, with what learning from it needs.
+
+    `message` is None when the store kept only a salted hash of it (`store_messages=False`);
+    `state` is the state before the turn; `chosen` the reply id the engine sent.
+    """
+
+    session_id: str
+    turn: int
+    seq: int  # the audit sequence number of the turn
+    reply_id: str  # the reply the turn should have had
+    chosen: str
+    by: str
+    note: str
+    at: str  # when the correction was recorded (ISO 8601, UTC)
+    policy_name: str
+    message: str | None
+    node: str
+    state: dict
+    supersedes: str | None = None  # the reply id of the earlier correction of this turn, if any
 
 
 @dataclass(frozen=True)
@@ -171,8 +210,10 @@ class Store:
             self._execute("PRAGMA journal_mode = WAL")
             self._execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
         version = self._schema_version()
-        if version < SCHEMA_VERSION:
+        if version < SCHEMA_VERSION and not (self._readonly and version >= READ_AS_IS_FROM):
             self._upgrade(version)
+            version = SCHEMA_VERSION
+        self.schema_version = version
         if not self._readonly:
             self._check_writable()
         self._salt = self._meta("salt")
@@ -429,6 +470,81 @@ class Store:
                       (after["node"], int(after["ended"]), _now(), doc["session_id"]))
         self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
 
+    # -- corrections: a reviewer's right reply for a stored turn ---------------------------
+
+    def correct(self, session_id: str, turn_index: int, reply_id: str, *, by: str,
+                note: str = "") -> CorrectionRecord:
+        """Record that turn `turn_index` of a session should have had `reply_id`; returns it.
+
+        The id is checked against the catalog version the turn ran with (kept in this file);
+        a later correction of the same turn supersedes this one.
+        """
+        if not isinstance(by, str) or not by.strip():
+            raise ValueError("a correction names its reviewer: by=\"j.doe\"")
+        with self._writing(f"correcting turn {turn_index} of session {session_id!r}"):
+            turn = self._corrected_turn(session_id, turn_index)
+            self._check_reply_id(reply_id, turn)
+            self._execute("INSERT INTO corrections (session_id, turn, seq, reply_id, reviewer, note, created_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (session_id, turn_index, turn["seq"], reply_id, by.strip(), note, _now()))
+            rows = self._correction_rows("WHERE c.session_id = ? AND c.turn = ?", (session_id, turn_index))
+        return rows[-1]
+
+    def corrections(self, policy_name: str | None = None) -> list[CorrectionRecord]:
+        """The standing correction of every corrected turn (of sessions of `policy_name`), by session and turn."""
+        if self.schema_version < 3:  # an older file open read-only: it has no corrections table yet
+            return []
+        where, params = ("WHERE s.policy_name = ?", (policy_name,)) if policy_name is not None else ("", ())
+        with self._reading("reading corrections"):
+            rows = self._correction_rows(where, params)
+        latest = {(r.session_id, r.turn): r for r in rows}  # rows come oldest first: the last one stands
+        return sorted(latest.values(), key=lambda r: (r.session_id, r.turn))
+
+    def _corrected_turn(self, session_id: str, turn_index: int) -> dict:
+        session = self._session_row(session_id)
+        if session is None:
+            raise SessionError(f"no session {session_id!r} in {self.path}; see `dialogue sessions`")
+        turn = self._row("SELECT seq, reply_id, catalog_hash FROM turns WHERE session_id = ? AND turn = ?",
+                         (session_id, turn_index))
+        if turn is None:
+            count = session["turns"]
+            have = f"turns 0 to {count - 1}" if count > 1 else "only turn 0" if count else "no turns yet"
+            raise SessionError(f"session {session_id!r} has no turn {turn_index}: it has {have} "
+                               f"(see `dialogue log {session_id}`)")
+        return turn
+
+    def _check_reply_id(self, reply_id: str, turn: dict) -> None:
+        """The id names a line, not retired, of the catalog version the turn ran with."""
+        text = self._execute("SELECT text FROM catalogs WHERE hash = ?", (turn["catalog_hash"],)).fetchone()[0]
+        try:
+            # A name in <>: the text has no folder, so audio paths are not looked up.
+            catalog = Catalog.from_text(text, path=f"<catalog {turn['catalog_hash'][:8]} in {self.path}>")
+        except CatalogError as exc:
+            raise StoreError(f"{self.path}: the catalog version {turn['catalog_hash'][:8]} kept for this turn "
+                             f"cannot be read, so {reply_id} cannot be checked: {exc}") from exc
+        if reply_id not in catalog:
+            ids = [r.id for r in catalog if r.status != "retired"]
+            close = difflib.get_close_matches(reply_id.upper(), ids, n=1, cutoff=0.6)  # "repaird" too
+            raise CatalogError(f"{reply_id} is not a reply of catalog {catalog.id!r} (the version "
+                               f"{turn['catalog_hash'][:8]} this turn ran with)", entry=reply_id,
+                               hint=f"did you mean {close[0]!r}?" if close else f"its ids: {', '.join(ids)}")
+        response = catalog[reply_id]
+        if response.status == "retired":
+            raise CatalogError(f"{reply_id} is retired in catalog {catalog.id!r}: the engine can no longer "
+                               "say it", entry=reply_id, hint="correct the turn to a line the engine may say")
+
+    def _correction_rows(self, where: str, params: tuple) -> list[CorrectionRecord]:
+        rows = self._rows("SELECT c.*, t.message, t.node, t.reply_id AS chosen, s.policy_name, "
+                          "b.state AS state_before FROM corrections c JOIN turns t ON t.seq = c.seq "
+                          "JOIN sessions s ON s.id = c.session_id LEFT JOIN states b "
+                          f"ON b.session_id = c.session_id AND b.turn = c.turn {where} ORDER BY c.id", params)
+        records, earlier = [], {}
+        for row in rows:
+            key = (row["session_id"], row["turn"])
+            records.append(_correction_record(row, earlier.get(key)))
+            earlier[key] = row["reply_id"]
+        return records
+
     # -- reading turns back: export and verify --------------------------------------------
 
     def export(self, session_id: str) -> Iterator[dict]:
@@ -551,6 +667,16 @@ def _turn_record(row: dict) -> TurnRecord:
     values = {name: _from_column(row[column], kind) for name, column, kind in _TURN_COLUMNS}
     after = row.get("after_state")
     return TurnRecord(**values, seq=row["seq"], state_after=json.loads(after) if after is not None else None)
+
+
+def _correction_record(row: dict, supersedes: str | None) -> CorrectionRecord:
+    state = row["state_before"]
+    return CorrectionRecord(
+        session_id=row["session_id"], turn=row["turn"], seq=row["seq"], reply_id=row["reply_id"],
+        chosen=row["chosen"], by=row["reviewer"], note=row["note"], at=row["created_at"],
+        policy_name=row["policy_name"], node=row["node"] or "",
+        message=None if is_message_digest(row["message"]) else row["message"],
+        state=json.loads(state) if state is not None else {}, supersedes=supersedes)
 
 
 def _first_difference(audited: dict, stored: dict) -> str | None:
@@ -678,9 +804,24 @@ def _schema_2(db: Database) -> None:
     db["sessions"].create_index(["updated_at"])
     db["audit"].create_index(["session_id", "turn"])
     for table in ("audit", "turns", "states"):
-        for action in ("UPDATE", "DELETE"):
-            db.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END")
+        _append_only(db, table)
 
 
-MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [(1, _schema_1), (2, _schema_2)]
+def _schema_3(db: Database) -> None:
+    """Reviewers' corrections of turns, append-only: a later one of a turn supersedes the earlier."""
+    db["corrections"].create(
+        {"id": int, "session_id": str, "turn": int, "seq": int, "reply_id": str, "reviewer": str,
+         "note": str, "created_at": str}, pk="id",
+        not_null={"session_id", "turn", "seq", "reply_id", "reviewer", "note", "created_at"},
+        foreign_keys=[("session_id", "sessions", "id"), ("seq", "turns", "seq")])
+    db["corrections"].create_index(["session_id", "turn"])
+    _append_only(db, "corrections")
+
+
+def _append_only(db: Database, table: str) -> None:
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END")
+
+
+MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [(1, _schema_1), (2, _schema_2), (3, _schema_3)]

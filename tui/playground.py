@@ -1,4 +1,5 @@
-"""The playground: chat with a policy, see each reply's trace, edit the state, save a test."""
+"""The playground: chat with a policy, see each reply's trace, edit the state, save a test,
+correct a reply."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dialogue.errors import DialogueError
 
 from . import trace as traces
 from .cases import CaseNameScreen, save_case
+from .corrections import CorrectionScreen, record_correction
 from .workspace import Workspace
 
 
@@ -33,8 +35,9 @@ class TurnView(Static, can_focus=True):
             super().__init__()
             self.view = view
 
-    def __init__(self, turn: Turn, speaker: str, masked: bool) -> None:
+    def __init__(self, turn: Turn, speaker: str, masked: bool, state_before: dict | None = None) -> None:
         self.turn = turn
+        self.state_before = state_before if state_before is not None else {}  # for a correction
         text = Text()
         text.append("you ", style="bold cyan")
         text.append(f"{turn.message}\n")
@@ -71,6 +74,7 @@ class PlaygroundScreen(Screen):
         Binding("ctrl+s", "save_case", "Save test"),
         Binding("ctrl+n", "new_conversation", "New"),
         Binding("ctrl+t", "toggle_mode", "Mode"),
+        Binding("ctrl+o", "correct", "Correct reply", show=False),  # not ctrl+k: the Input deletes to the end with it
         Binding("ctrl+l", "next_locale", "Locale", show=False),
         Binding("ctrl+b", "next_backend", "Backend", show=False),
     ]
@@ -84,6 +88,7 @@ class PlaygroundScreen(Screen):
         self.state: BaseModel | None = None
         self.initial_state: dict[str, Any] = {}
         self.state_edited_midway = False
+        self.selected: TurnView | None = None  # the reply the trace shows, and ctrl+o corrects
 
     # -- layout --------------------------------------------------------------------
 
@@ -149,6 +154,7 @@ class PlaygroundScreen(Screen):
         self.state = state
         self.initial_state = state.model_dump(mode="json")
         self.state_edited_midway = False
+        self.selected = None
         self.query_one("#turns").remove_children()
         self._show_state()
 
@@ -174,13 +180,15 @@ class PlaygroundScreen(Screen):
     def _say(self, message: str, pending: PendingTurn) -> None:
         """Runs in a thread: the engine (and a first model load) may take seconds."""
         try:
-            turn = self._current_session().say(message)
+            session = self._current_session()
+            before = session.state.model_dump(mode="json")
+            turn = session.say(message)
         except DialogueError as exc:
             if not get_current_worker().is_cancelled:
                 self.app.call_from_thread(self._failed, pending, exc)
             return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._replied, pending, turn)
+            self.app.call_from_thread(self._replied, pending, turn, before)
 
     def _current_session(self) -> Session:
         """The session for the current settings; switching a setting keeps the conversation."""
@@ -198,9 +206,10 @@ class PlaygroundScreen(Screen):
         self.session, self._session_key = session, key
         return session
 
-    def _replied(self, pending: PendingTurn, turn: Turn) -> None:
+    def _replied(self, pending: PendingTurn, turn: Turn, state_before: dict) -> None:
         speaker = self.workspace.policy.name if self.workspace.policy else "reply"
-        view = TurnView(turn, speaker, self.app.mask_latency)
+        view = TurnView(turn, speaker, self.app.mask_latency, state_before)
+        self.selected = view
         turns = self.query_one("#turns")
         turns.mount(view, after=pending)
         pending.remove()
@@ -222,6 +231,7 @@ class PlaygroundScreen(Screen):
 
     @on(TurnView.Selected)
     def _selected(self, event: TurnView.Selected) -> None:
+        self.selected = event.view
         self._show_trace(event.view.turn)
         self.query_one("#side", TabbedContent).active = "trace-tab"
 
@@ -333,6 +343,29 @@ class PlaygroundScreen(Screen):
             if self.state_edited_midway else ""
         self.notify(f"Saved test {name!r} to {path}{note}.", title="Saved")
 
+    # -- correct a reply -----------------------------------------------------------
+
+    def action_correct(self) -> None:
+        """Pick the line the selected reply should have been: the turn's reachable ones first."""
+        if self.selected is None or self.workspace.policy is None:
+            self.notify("Nothing to correct yet: say something, then select its reply.", severity="warning")
+            return
+        view = self.selected
+        self.app.push_screen(CorrectionScreen(view.turn, self.workspace.policy.catalog),
+                             lambda reply_id: self._correct(view, reply_id))
+
+    def _correct(self, view: TurnView, reply_id: str | None) -> None:
+        if not reply_id or self.session is None:
+            return
+        try:
+            written = record_correction(self.session.engine, self.workspace.policy_path, view.turn, reply_id,
+                                        view.state_before)
+        except (DialogueError, OSError) as exc:
+            self.notify(str(exc), title="Correction not recorded", severity="error", markup=False)
+            return
+        self.notify(f"{written}. The matcher learns it when the policy loads again.", title="Corrected",
+                    markup=False)
+
     def commands(self):
         """Command palette entries: every setting by name, and the screen's actions."""
         from textual.app import SystemCommand
@@ -352,3 +385,5 @@ class PlaygroundScreen(Screen):
         yield SystemCommand("Save as test", "Append this conversation to the policy's tests",
                             self.action_save_case)
         yield SystemCommand("Apply state", "Use the state in the State tab", self.action_apply_state)
+        yield SystemCommand("Correct reply", "Record the line the selected reply should have been",
+                            self.action_correct)

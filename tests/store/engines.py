@@ -56,6 +56,28 @@ def engine(policy_path=BLACKSMITH, **options) -> Engine:
     return Engine(load_policy(policy_path), backend=ScriptedBackend(by_words), **options)
 
 
+def played(db, session_id: str, exchanges: list[tuple[str, str]], *, policy_path=BLACKSMITH,
+           state: dict | None = None, **options) -> list:
+    """A session of (message, model output) exchanges recorded in the store at `db`; its turns.
+
+    The model answers each message with its output; any other call (one without a message of
+    the script) gets the first admitted alternative.
+    """
+    outputs = dict(exchanges)
+
+    def answer(prompt, constraint) -> str:
+        said = MESSAGE.findall(prompt.user)
+        message = json.loads(said[-1]) if said else None
+        return outputs[message] if message in outputs else _filled(constraint.alternatives[0], "") or ""
+
+    scripted = Engine(load_policy(policy_path), backend=ScriptedBackend(answer), store=db, **options)
+    try:
+        session = scripted.session(session_id, state=state)
+        return [session.say(message) for message, _ in exchanges]
+    finally:
+        scripted.close()
+
+
 def transcript(session) -> list[tuple]:
     """What a session said: (message, reply id, text), oldest first."""
     return [(t.message, t.reply.id, t.text) for t in session.turns]

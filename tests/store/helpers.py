@@ -56,6 +56,29 @@ def tamper(path: Path | str, *statements: str, params: tuple = ()) -> None:
         conn.close()
 
 
+def downgrade(path: Path | str, version: int) -> None:
+    """Turn a current file into one of schema `version`, as that dialogue wrote it: each migration
+    only adds, so its tables, indexes and triggers are dropped (tests check the schema matches)."""
+    statements = ["DROP TABLE corrections", f"DELETE FROM schema_version WHERE version > {version}"]
+    if version < 2:
+        statements[:0] = ["DROP INDEX idx_sessions_updated_at", "DROP INDEX idx_audit_session_id_turn"]
+    tamper(path, *statements)  # drops every trigger: put back those of version 2
+    if version >= 2:
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        try:
+            for table in ("audit", "turns", "states"):
+                for action in ("UPDATE", "DELETE"):
+                    conn.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                                 f"BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END")
+        finally:
+            conn.close()
+
+
+def schema(path: Path | str) -> set[tuple]:
+    """The file's tables, indexes and triggers with their SQL."""
+    return set(query(path, "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+
+
 def query(path: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
     conn = sqlite3.connect(str(path))
     try:

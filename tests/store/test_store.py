@@ -20,7 +20,8 @@ from dialogue.errors import SessionError, StoreError
 from dialogue.store import SCHEMA_VERSION, Store
 
 from ..conftest import ROOT
-from .helpers import CATALOG_HASH, POLICY_HASH, make_turn, new_session, open_store, query, say, tamper
+from .helpers import (CATALOG_HASH, POLICY_HASH, downgrade, make_turn, new_session, open_store, query, say,
+                      tamper)
 
 # -- turns and sessions -------------------------------------------------------------------
 
@@ -276,8 +277,7 @@ def test_an_older_file_is_upgraded_and_keeps_its_turns(db):
     with open_store(db) as store:
         new_session(store, "s")
         say(store, "s", 0)
-    tamper(db, "DROP INDEX idx_sessions_updated_at", "DROP INDEX idx_audit_session_id_turn",
-           "DELETE FROM schema_version WHERE version = 2")  # a version 1 file (tamper drops the triggers)
+    downgrade(db, 1)
     with open_store(db) as store:
         assert query(db, "SELECT max(version) FROM schema_version")[0][0] == SCHEMA_VERSION
         assert query(db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_sessions_updated_at'")[0][0] == 1

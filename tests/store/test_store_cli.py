@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from dialogue import cli as cli_module
+from dialogue.store import SCHEMA_VERSION
 
 from ..conftest import ROOT
-from .helpers import build_parser_with_store, make_turn, new_session, open_store, say, tamper
+from .helpers import build_parser_with_store, downgrade, make_turn, new_session, open_store, say, tamper
 
 
 @pytest.fixture
@@ -164,11 +165,10 @@ def test_a_read_only_file_is_still_read(cli, filled, make_readonly):
 
 
 def test_a_read_only_file_that_needs_an_upgrade_is_a_clear_error(cli, filled, make_readonly):
-    tamper(filled, "DROP INDEX idx_sessions_updated_at", "DROP INDEX idx_audit_session_id_turn",
-           "DELETE FROM schema_version WHERE version = 2")  # a version 1 file (tamper drops the triggers)
+    downgrade(filled, 1)
     before = filled.read_bytes()
     make_readonly(filled)
     code, _, err = cli("sessions", "--db", filled)
     assert code == 1 and err.count("\n") == 1
-    assert "has schema version 1 and must be upgraded to 2, but it is read-only" in err
+    assert f"has schema version 1 and must be upgraded to {SCHEMA_VERSION}, but it is read-only" in err
     assert filled.read_bytes() == before
