@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import AuthorError, DialogueError
+from ..errors import AuthorError, BackendError, DialogueError, Location
 
 
 ORDER = 10
@@ -15,16 +15,21 @@ def add(commands) -> None:
     p = commands.add_parser("lint", help="check catalogs and policies for errors and warnings",
                             description="Check catalog (.toml) and policy (.py) files. Prints each "
                                         "problem as FILE:LINE:COL with a hint; exits 1 on errors, "
-                                        "0 when there are only warnings.")
+                                        "0 when there are only warnings. A policy without errors is "
+                                        "also checked for rival questions whose examples are too "
+                                        "alike for the matcher to tell apart.")
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="catalog .toml, policy .py or conversation tree .tree.toml files")
+    p.add_argument("--no-overlap", action="store_true",
+                   help="skip the check for rival questions whose examples are too alike to tell "
+                        "apart (it loads the sentence encoder)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     errors = warnings = 0
     for path in map(Path, args.paths):
-        for problem in problems_of(path):
+        for problem in problems_of(path, overlap=not args.no_overlap):
             if getattr(problem, "kind", "error") == "error":
                 errors += 1
             else:
@@ -36,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def problems_of(path: Path) -> list[DialogueError]:
-    """Every error and warning of one file."""
+def problems_of(path: Path, *, overlap: bool = True) -> list[DialogueError]:
+    """Every error and warning of one file; `overlap`: questions too alike to tell apart too."""
     if not path.exists():
         return [AuthorError(f"{path}: no such file")]
     if path.name.endswith(".tree.toml") or path.suffix == ".py":
-        return _policy_problems(path)
+        return _policy_problems(path, overlap)
     if path.suffix == ".toml":
         from ..catalog import catalog_problems
 
@@ -49,7 +54,7 @@ def problems_of(path: Path) -> list[DialogueError]:
     return [AuthorError(f"{path}: not a catalog (.toml) or policy (.py) file")]
 
 
-def _policy_problems(path: Path) -> list[DialogueError]:
+def _policy_problems(path: Path, overlap: bool) -> list[DialogueError]:
     from ..policy import load_policy
 
     try:
@@ -57,9 +62,24 @@ def _policy_problems(path: Path) -> list[DialogueError]:
         catalog_errors = _catalog_errors(policy)
         if catalog_errors:
             return catalog_errors
-        return policy.check()
+        problems = policy.check()
     except DialogueError as exc:
         return list(getattr(exc, "errors", None) or [exc])
+    errors = any(getattr(p, "kind", "error") == "error" for p in problems)
+    return problems if errors or not overlap else problems + _overlap_problems(policy)
+
+
+def _overlap_problems(policy) -> list[DialogueError]:
+    """Rival questions the matcher cannot tell apart (the sentence encoder loads here only)."""
+    from ..checks import PolicyWarning
+    from ..understanding.overlap import overlapping_questions
+
+    try:
+        return overlapping_questions(policy)
+    except BackendError as exc:
+        return [PolicyWarning(f"questions were not checked for overlap: {exc}",
+                              location=Location(str(policy.file)),
+                              hint="reinstall dialogue's encoder, or pass --no-overlap")]
 
 
 def _catalog_errors(policy) -> list[DialogueError]:
