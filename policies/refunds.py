@@ -46,10 +46,14 @@ ORDER_NUMBER = r"[A-Z]{2}-[0-9]{6}"
 
 def wrap_up(said):
     """What a customer can say at any step: goodbye ends the conversation, a complaint is logged."""
-    if said("the customer says goodbye or needs nothing else", examples=["that's all, thanks", "bye", "ok cheers"]):
+    if said("the customer says goodbye or needs nothing else", examples=["that's all, thanks", "bye", "ok cheers",
+                                                                          "goodbye", "nothing else, thank you",
+                                                                          "I'm done here"]):
         return reply("GOODBYE", end=True)
     if said("the customer complains about our service or asks for a manager",
-            examples=["this is ridiculous, I want to complain", "let me speak to your manager"]):
+            examples=["this is ridiculous, I want to complain", "let me speak to your manager",
+                      "your service is terrible", "I want to make a formal complaint",
+                      "nobody has helped me, this is unacceptable"]):
         return reply("COMPLAINT_LOGGED")
     return None
 
@@ -62,15 +66,19 @@ def verify(said, state):
         return reply("REFUND_STATUS", amount=state.refund_amount)
     if state.failed_checks >= MAX_FAILED_CHECKS:
         return reply("VERIFY_LOCKED")
-    if said("the customer gives a ZIP code", examples=["94107", "my zip is 10001", "it's 60614"]):
+    if said("the customer gives a ZIP code", examples=["94107", "my zip is 10001", "it's 60614",
+                                                                 "the postcode is 73301", "billing zip: 02139"]):
         # The effect checks it against the account and moves to `order` when it matches.
         return reply("CHECK_ZIP", zip=said.extract("the ZIP code", ZIP_CODE, examples=["zip 94107"]))
     if state.failed_checks:
         return reply("ZIP_MISMATCH")
     if said("the customer wants a refund or to return an item",
-            examples=["I want my money back", "can I return these boots?", "refund please"]):
+            examples=["I want my money back", "can I return these boots?", "refund please",
+                      "I'd like to send something back", "how do I return an order?",
+                      "I need a refund for my purchase"]):
         return reply("ASK_ZIP")
-    if said("the customer greets us or asks what we can do", examples=["hi", "hello, can you help me?"]):
+    if said("the customer greets us or asks what we can do", examples=["hi", "hello, can you help me?", "good morning",
+                                                                                    "hey there", "what can you do?"]):
         return reply("WELCOME")
     return reply("FALLBACK")
 
@@ -79,7 +87,9 @@ def verify(said, state):
 def order(said, state):
     if done := wrap_up(said):
         return done
-    if said("the customer gives an order number", examples=["KT-482913", "order AB-102938"]):
+    if said("the customer gives an order number", examples=["KT-482913", "order AB-102938",
+                                                                         "my order number is ZX-554433",
+                                                                         "it was order QP-120034"]):
         number = said.extract("the order number", ORDER_NUMBER, examples=["it's KT-482913"])
         # The effect looks the order up and moves to `window` instead when it is too old.
         return reply("ORDER_FOUND", order=number, goto="outcome")
@@ -107,18 +117,24 @@ def outcome(said, state):
         return reply("OUTSIDE_WINDOW", order=state.order_number, days=REFUND_WINDOW_DAYS, goto="window")
     if state.refunds_last_90_days >= REVIEW_AFTER_REFUNDS:
         return reply("ACCOUNT_REVIEW")
-    if said("the customer bought the item to resell it", examples=["I resell them online", "bought ten to flip"]):
+    if said("the customer bought the item to resell it", examples=["I resell them online", "bought ten to flip",
+                                                                               "I sell these in my shop", "I buy in bulk to resell"]):
         return reply("ACCOUNT_REVIEW")
     if said("the customer wants the money paid to a different card, account or gift card",
-            examples=["can you send it to my other card?", "store credit instead"]):
+            examples=["can you send it to my other card?", "store credit instead",
+                      "pay it into my bank account", "can I get a gift card instead?"]):
         return reply("ORIGINAL_METHOD_ONLY")
-    if said("the customer has used or worn the item", examples=["I wore them twice", "used it for a week"]):
+    if said("the customer has used or worn the item", examples=["I wore them twice", "used it for a week",
+                                                                             "I've been using it for a while", "worn a few times",
+                                                                             "it's been washed already"]):
         amount = round(state.order_total * PARTIAL_REFUND_PERCENT / 100, 2)
         if amount > AUTO_REFUND_LIMIT:
             return reply("NEEDS_APPROVAL", amount=amount)
         return reply("PARTIAL_REFUND", amount=amount, order=state.order_number)
     if not said("the item is unused, or arrived damaged or faulty",
-                examples=["still in the box", "never worn, wrong size", "it arrived cracked"]):
+                examples=["still in the box", "never worn, wrong size", "it arrived cracked",
+                          "never used", "brand new with the tags on", "it came broken",
+                          "it doesn't work", "unopened"]):
         return reply("ASK_CONDITION")
     if state.order_total > AUTO_REFUND_LIMIT:
         return reply("NEEDS_APPROVAL", amount=state.order_total)
