@@ -65,12 +65,7 @@ class Said:
                               hint="pass the options as a list of strings, e.g. list(PRICES)")
         if len(set(options)) != len(options):
             raise PolicyError(f"said.pick({question!r}) has duplicate options: {list(options)}")
-        for option in (examples or {}):
-            if option not in options:
-                raise PolicyError(f"said.pick({question!r}) has examples for {option!r}, not an option")
-            _check_examples(examples[option], "said.pick")
-        pairs = tuple((option, tuple((examples or {}).get(option, ()))) for option in options)
-        return self._record(Step(PICK, question, options, examples=pairs))
+        return self._record(Step(PICK, question, options, examples=_pick_examples(question, options, examples)))
 
     def extract(self, what: str, pattern: str, *, examples: Sequence[str] = (),
                 max_length: int = 64) -> str:
@@ -93,6 +88,27 @@ class Said:
 
     def _answer(self, step: Step, index: int) -> Any:
         raise NotImplementedError
+
+
+_PICKS: dict[tuple, tuple] = {}  # (question, options, id(examples)) -> (examples, pairs)
+
+
+def _pick_examples(question: str, options: tuple, examples: dict | None) -> tuple:
+    """A pick's examples as (option, messages) pairs, checked once per examples object: an
+    exploration calls the same pick once per path, and a pick can have a thousand options."""
+    key = (question, options, id(examples))
+    known = _PICKS.get(key)
+    if known is not None and known[0] is examples:
+        return known[1]
+    for option in (examples or {}):
+        if option not in options:
+            raise PolicyError(f"said.pick({question!r}) has examples for {option!r}, not an option")
+        _check_examples(examples[option], "said.pick")
+    pairs = tuple((option, tuple((examples or {}).get(option, ()))) for option in options)
+    if len(_PICKS) >= 256:
+        _PICKS.clear()
+    _PICKS[key] = (examples, pairs)  # holds the examples, so their id is not reused meanwhile
+    return pairs
 
 
 def _with_answer(step: Step, answer: Any) -> Step:

@@ -17,8 +17,8 @@ that matches nothing well (its cosine to the chosen class's texts is under a thr
 calibrated on the examples against generic off-topic messages) goes to the default reply
 of the chain, or to the policy's `unclear` line when it names one.
 
-Embeddings of the training texts are cached on disk under the hash of the encoder and of
-the texts, so a restart does not embed them again.
+The vector of each training text is cached on disk under the hash of the encoder and of
+the text, so a restart does not embed it again.
 """
 
 from __future__ import annotations
@@ -96,12 +96,14 @@ class Ranking:
 
 @dataclass
 class _Head:
-    """A ridge classifier over embeddings and the labelled texts it was fitted on."""
+    """A ridge classifier over embeddings and the labelled texts it was fitted on (grouped by
+    class: `starts` is where each class's rows begin)."""
 
     labels: list[str]
     weights: Any  # (dim + 1, classes)
     vectors: Any  # (texts, dim)
     owner: Any  # (texts,) class index of each text
+    starts: Any  # (classes,)
 
     def probabilities(self, vector: Any) -> Any:
         import numpy as np
@@ -111,9 +113,11 @@ class _Head:
         exp = np.exp(scores)
         return exp / exp.sum()
 
-    def similarity(self, vector: Any, label: int) -> float:
-        rows = self.vectors[self.owner == label]
-        return float((rows @ vector).max()) if len(rows) else 0.0
+    def similarities(self, vector: Any) -> Any:
+        """Per class, the cosine of `vector` to its nearest text."""
+        import numpy as np
+
+        return np.maximum.reduceat(self.vectors @ vector, self.starts)
 
 
 class NodeMatcher:
@@ -143,25 +147,28 @@ class NodeMatcher:
         """Every path scored for the message `vector`, best first (ties: exploration order)."""
         vector = self.centered(vector)
         intent_p = self.intent_head.probabilities(vector) if self.intent_head else None
+        intent_s = self.intent_head.similarities(vector) if self.intent_head else None
         pick_p = {q: head.probabilities(vector) for q, head in self.pick_heads.items()}
+        pick_s = {q: head.similarities(vector) for q, head in self.pick_heads.items()}
+        index = {head_id: {label: i for i, label in enumerate(head.labels)}
+                 for head_id, head in [("", self.intent_head), *self.pick_heads.items()] if head is not None}
         scored = []
         for order, path in enumerate(paths):
             intent = intent_of(path)
             score, confidence = 0.0, None
-            head = self.intent_head
-            if head is not None and intent in head.labels:
-                label = head.labels.index(intent)
-                confidence = head.similarity(vector, label)
-                score += math.log(max(float(intent_p[label]), 1e-12)) + NEIGHBOUR * confidence
-            elif head is not None:
-                score += NONE_LOGP  # the default of a chain: chosen when nothing matches well
+            if self.intent_head is not None:
+                label = index[""].get(intent)
+                if label is not None:
+                    confidence = float(intent_s[label])
+                    score += math.log(max(float(intent_p[label]), 1e-12)) + NEIGHBOUR * confidence
+                else:
+                    score += NONE_LOGP  # the default of a chain: chosen when nothing matches well
             for step in path.steps:
                 if step.kind != PICK or step.question not in self.pick_heads:
                     continue
-                pick = self.pick_heads[step.question]
-                if step.answer in pick.labels:
-                    label = pick.labels.index(step.answer)
-                    similar = pick.similarity(vector, label)
+                label = index[step.question].get(step.answer)
+                if label is not None:
+                    similar = float(pick_s[step.question][label])
                     score += math.log(max(float(pick_p[step.question][label]), 1e-12)) + NEIGHBOUR * similar
                     if confidence is None or intent == NONE:
                         confidence = similar
@@ -204,7 +211,9 @@ def _fit(classes: dict[str, list[str]], vectors: dict[str, Any]) -> _Head:
     w = np.asarray(weight)[:, None]
     gram = xb.T @ (xb * w) + RIDGE * np.eye(xb.shape[1]) / max(len(labels), 1)
     weights = np.linalg.solve(gram, xb.T @ (y * w))
-    return _Head(labels, weights, x.astype(np.float32), np.asarray(owner))
+    owner = np.asarray(owner)
+    starts = np.searchsorted(owner, np.arange(len(labels)))
+    return _Head(labels, weights, x.astype(np.float32), owner, starts)
 
 
 class Matcher:
@@ -268,26 +277,25 @@ class Matcher:
 
     def _train(self, node: str) -> NodeMatcher:
         texts = training_texts(self.policy, node, self.examples)
-        wanted = [*texts.all_texts(), *OFF_TOPIC]
-        vectors = self._vectors(wanted, texts.digest())
+        vectors = self._vectors([*texts.all_texts(), *OFF_TOPIC])
         return NodeMatcher(node, texts, self.encoder, vectors)
 
-    def _vectors(self, texts: list[str], digest: str) -> dict[str, Any]:
+    def _vectors(self, texts: list[str]) -> dict[str, Any]:
+        """The vectors of `texts`: those embedded before are read from the cache, the rest
+        embedded now (so a reviewed example added to a policy costs one embedding)."""
         import numpy as np
 
-        key = hashlib.sha256(f"{self.encoder.hash}\0{digest}\0{VERSION}".encode()).hexdigest()[:32]
-        file = self.cache / f"{key}.npy" if self.cache else None
-        if file is not None and file.is_file():
-            try:
-                stored = np.load(file, allow_pickle=False)
-            except (OSError, ValueError):  # a damaged cache file: embed again and rewrite it
-                stored = None
-            if stored is not None and stored.shape[0] == len(texts):
-                return dict(zip(texts, stored))
-        matrix = self.embed(texts)
-        if file is not None:
-            _save(file, matrix)
-        return dict(zip(texts, matrix))
+        file = self.cache / f"{self.encoder.hash[:24]}-v{VERSION}.npz" if self.cache else None
+        keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
+        known = _read_cache(file) if file is not None else {}
+        missing = [i for i, k in enumerate(keys) if k not in known]
+        if missing:
+            matrix = self.embed([texts[i] for i in missing])
+            for i, row in zip(missing, matrix):
+                known[keys[i]] = np.asarray(row, dtype=np.float32)
+            if file is not None:
+                _write_cache(file, known)
+        return {text: known[key] for text, key in zip(texts, keys)}
 
 
 _ID = re.compile(r"([A-Z][A-Z0-9_]{2,})(\([^()]{0,400}\))?")
@@ -300,15 +308,34 @@ def without_ids(message: str, catalog: Any) -> str:
     return " ".join(_ID.sub(lambda m: " " if m.group(1) in catalog else m.group(0), message).split())
 
 
-def _save(file: Path, matrix: Any) -> None:
+CACHE_TEXTS = 100_000  # vectors kept per encoder (about 150 MB at 384 dimensions); oldest dropped
+
+
+def _read_cache(file: Path) -> dict[str, Any]:
+    """Text digest -> vector from the cache file; a missing or damaged file is an empty cache."""
+    import numpy as np
+
+    if not file.is_file():
+        return {}
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            keys, vectors = data["keys"], data["vectors"]
+            if len(keys) != len(vectors):
+                return {}
+            return dict(zip((str(k) for k in keys), vectors))
+    except (OSError, ValueError, KeyError, EOFError):  # damaged: embed again and rewrite it
+        return {}
+
+
+def _write_cache(file: Path, known: dict[str, Any]) -> None:
     """Write the cache atomically; a cache that cannot be written only costs a re-embed."""
     import numpy as np
 
+    items = list(known.items())[-CACHE_TEXTS:]
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(partial, "wb") as f:
-            np.save(f, matrix, allow_pickle=False)
+        partial = file.with_name(f"{file.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+        np.savez(partial, keys=np.array([k for k, _ in items]), vectors=np.stack([v for _, v in items]))
         os.replace(partial, file)
     except OSError:
         return  # read-only or full disk: the matcher works, it embeds again next start

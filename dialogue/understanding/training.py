@@ -9,8 +9,6 @@ example (`NAME.examples.toml`) from the paths to the reply it names.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["NONE", "TrainingTexts", "intent_of", "node_explorations", "training_texts"]
 
 NONE = ""  # the intent of a path on which no question is answered yes
-VERSION = 1  # bump when what is learned from changes meaning (cached vectors are keyed by it)
+VERSION = 1  # bump when what is learned changes meaning: cached vectors are kept under it
 
 
 @dataclass
@@ -34,15 +32,28 @@ class TrainingTexts:
 
     intents: dict[str, list[str]] = field(default_factory=dict)
     picks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)  # text -> weight (examples of people count more)
+    _known: set[tuple] = field(default_factory=set, repr=False)  # (bucket, text) already added
+    _steps: set[tuple] = field(default_factory=set, repr=False)  # steps already learned from
 
     def add_intent(self, intent: str, texts: Iterable[str]) -> None:
-        bucket = self.intents.setdefault(intent, [])
-        bucket.extend(t for t in (s.strip() for s in texts) if t and t not in bucket)
+        self._add(self.intents.setdefault(intent, []), ("intent", intent), texts)
 
     def add_pick(self, question: str, option: str, texts: Iterable[str]) -> None:
-        bucket = self.picks.setdefault(question, {}).setdefault(option, [])
-        bucket.extend(t for t in (s.strip() for s in texts) if t and t not in bucket)
+        self._add(self.picks.setdefault(question, {}).setdefault(option, []), ("pick", question, option), texts)
+
+    def _add(self, bucket: list[str], name: tuple, texts: Iterable[str]) -> None:
+        for text in (t.strip() for t in texts):
+            if text and (name, text) not in self._known:
+                self._known.add((name, text))
+                bucket.append(text)
+
+    def first_time(self, *key: Any) -> bool:
+        """Whether `key` (a step, seen from one intent) is new: exploration meets the same pick
+        on every path through it, a thousand options each time."""
+        if key in self._steps:
+            return False
+        self._steps.add(key)
+        return True
 
     def all_texts(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -52,10 +63,6 @@ class TrainingTexts:
             for texts in options.values():
                 seen.update(dict.fromkeys(texts))
         return list(seen)
-
-    def digest(self) -> str:
-        data = json.dumps([VERSION, self.intents, self.picks], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(data.encode()).hexdigest()
 
 
 def intent_of(path: Any) -> str:
@@ -121,9 +128,11 @@ def _add_steps(texts: TrainingTexts, path: Any) -> None:
             selected = selected or step.question == intent
         elif step.kind == PICK:
             pairs = step.examples or tuple((o, ()) for o in step.options)
-            for option, examples in pairs:
-                texts.add_pick(step.question, str(option), [str(option), *examples])
-                if selected and intent != NONE:
+            if texts.first_time(step.question, pairs):
+                for option, examples in pairs:
+                    texts.add_pick(step.question, str(option), [str(option), *examples])
+            if selected and intent != NONE and texts.first_time(intent, step.question, pairs):
+                for option, examples in pairs:
                     texts.add_intent(intent, [str(option), *examples])
 
 
