@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, Context, Progress, Row, fmt_seconds  # noqa: E402
 
 # module, progress units at quick size, at full size
-SUITES = [("bench_core", 16, 26), ("bench_load", 6, 7), ("bench_turn", 4, 34), ("bench_store", 1, 1)]
+SUITES = [("bench_core", 16, 26), ("bench_load", 6, 7), ("bench_turn", 4, 34), ("bench_store", 1, 1),
+          ("bench_understanding", 23, 25)]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -30,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark at toy size")
     parser.add_argument("--readme", action="store_true", help="rewrite the results block in README.md")
-    parser.add_argument("--only", action="append", help="run only these modules (e.g. bench_core)")
+    parser.add_argument("--only", action="append",
+                        help="run only these modules (e.g. bench_core, or understanding for bench_understanding)")
     args = parser.parse_args(argv)
-    suites = [s for s in SUITES if not args.only or s[0] in args.only]
+    suites = [s for s in SUITES if not args.only or s[0] in args.only or s[0].removeprefix("bench_") in args.only]
     ctx = Context(quick=args.quick)
     ctx.progress = Progress(sum(q if args.quick else f for _, q, f in suites))
     started = time.perf_counter()
