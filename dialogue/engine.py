@@ -587,22 +587,27 @@ class _Executed:
         self.engine = session.engine
 
     def run(self) -> Reply | None:
-        said = _ModelSaid(self)
-        t = time.perf_counter()
-        try:
-            chosen = run_decision(self.engine.policy, said, frozen_copy(self.session.state),
-                                  self.session.node)
-        except OutputInvalid as exc:
-            _fallback(self.trace, f"a said answer failed validation: {exc}")
+        chosen = _decided(self, _ModelSaid(self), "a said answer failed validation")
+        if chosen is None:
             return None
-        finally:
-            self.trace.timings["decide_s"] = time.perf_counter() - t
-            self.trace.path = [s.describe() for s in said.steps]
         for line in chosen.lines:
             if line.id not in self.engine.catalog:
                 raise PolicyError(f"policy {self.engine.policy.name!r} returned reply {line.id}, which is "
                                   f"not in catalog {self.engine.catalog.id!r}", entry=line.id)
         return _checked(self.engine, self.session, chosen, self.trace)
+
+
+def _decided(runner: Any, said: Said, failure: str) -> Reply | None:
+    """Run the node's decision function with `said`; None (fallback) when an answer fails."""
+    t = time.perf_counter()
+    try:
+        return run_decision(runner.engine.policy, said, frozen_copy(runner.session.state), runner.session.node)
+    except OutputInvalid as exc:
+        _fallback(runner.trace, f"{failure}: {exc}")
+        return None
+    finally:
+        runner.trace.timings["decide_s"] = time.perf_counter() - t
+        runner.trace.path = [s.describe() for s in said.steps]
 
 
 class _ModelSaid(Said):
@@ -698,17 +703,8 @@ class _Understood:
 
     def _run_path(self, path) -> Reply | None:
         """Run the decision function, answering as `path` does; extracted values from the message."""
-        said = _MatcherSaid(self, path)
-        t = time.perf_counter()
-        try:
-            chosen = run_decision(self.engine.policy, said, frozen_copy(self.session.state), self.session.node)
-        except OutputInvalid as exc:
-            _fallback(self.trace, f"an extracted value failed validation: {exc}")
-            return None
-        finally:
-            self.trace.timings["decide_s"] = time.perf_counter() - t
-            self.trace.path = [s.describe() for s in said.steps]
-        return _checked(self.engine, self.session, chosen, self.trace)
+        chosen = _decided(self, _MatcherSaid(self, path), "an extracted value failed validation")
+        return None if chosen is None else _checked(self.engine, self.session, chosen, self.trace)
 
     def _hybrid(self, exploration: Exploration, ranking) -> Reply | None:
         """The language model chooses among the matcher's best candidates, in a prompt that
