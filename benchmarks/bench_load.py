@@ -77,7 +77,7 @@ def embedded_throughput(ctx: Context) -> None:
 
     backend = ctx.backend()
     policy = load_policy(POLICIES["blacksmith"])
-    engine = Engine(policy, backend=backend)
+    engine = Engine(policy, backend=backend, understanding="model")
     engine.session("load-prime").say("hello")
     single = None
     for sessions in ((1, 4) if ctx.quick else (1, 4, 16)):

@@ -43,7 +43,7 @@ def run(ctx: Context) -> None:
     samples = []
     for name, path in _policies(ctx):
         policy = load_policy(path)
-        engine = Engine(policy, backend=backend)
+        engine = Engine(policy, backend=backend, understanding="model")
         cases = _cases(name)[:per_policy]
         _cold(ctx, engine, cases[0], recorder, totals, samples)
         for i, case in enumerate(cases):
@@ -289,7 +289,7 @@ def executed_vs_prompted(ctx: Context, backend) -> None:
         cases = _cases(name)[:count]
         stats = {}
         for mode in ("prompted", "executed"):
-            engine = Engine(policy, backend=backend, mode=mode)
+            engine = Engine(policy, backend=backend, mode=mode, understanding="model")
             _session(engine, cases[0], "prime").say("hello")
             turns = [_session(engine, c, mode).say(c["message"]) for c in cases]
             stats[mode] = {
