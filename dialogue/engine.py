@@ -26,7 +26,7 @@ from .policy import Policy
 from .prompt import HistoryLine, build_prompt, question_prompt, reply_hints
 from .reply import Reply
 from .said import ASK, EXTRACT, PICK, Said, Step
-from .store import SessionRecord, Store, TurnRecord
+from .store import SessionRecord, Store, TurnRecord, is_message_digest
 
 __all__ = ["Engine", "Session", "Trace", "Turn", "default_understanding"]
 
@@ -815,7 +815,6 @@ def _check_unclear(policy: Policy, catalog) -> None:
 
 # -- the session store: turns out as records, stored sessions back in -------------------------
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what a store keeps with store_messages=False
 _TRACE_COLUMNS = {"mode", "node", "reachable", "raw", "retries", "fallback", "fallback_reason",
                   "timings", "backend", "model"}  # trace fields the store keeps in columns of their own
 _TRACE_FIELDS = sorted({f.name for f in dataclasses.fields(Trace)} - _TRACE_COLUMNS)
@@ -910,7 +909,7 @@ def _restored_turn(engine: Engine, record: TurnRecord) -> Turn:
                   timings=record.timings, backend=record.backend, model=record.model,
                   **{k: v for k, v in extras.items() if k in _TRACE_FIELDS})
     state = _restored_state(engine.policy, record.state_after)
-    message = "" if _DIGEST.fullmatch(record.message) else record.message
+    message = "" if is_message_digest(record.message) else record.message
     return Turn(record.session_id, record.index, message, chosen, record.text, state, trace, record.locale,
                 lines[-1].get("audio"), lines, record.node)
 
