@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
 from dialogue import cli as cli_module
 
-from ..conftest import ROOT
+from ..conftest import copied_policy
 
 TESTS = '''
 [[case]]
@@ -51,12 +50,9 @@ reply = "GREETING"
 @pytest.fixture
 def policy(tmp_path):
     """policies/blacksmith.py with its catalog and a small tests file, copied under tmp_path."""
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "catalogs").mkdir()
-    shutil.copy(ROOT / "policies" / "blacksmith.py", tmp_path / "policies")
-    shutil.copy(ROOT / "catalogs" / "blacksmith.toml", tmp_path / "catalogs")
+    path = copied_policy(tmp_path)
     (tmp_path / "policies" / "blacksmith.tests.toml").write_text(TESTS, encoding="utf-8")
-    return tmp_path / "policies" / "blacksmith.py"
+    return path
 
 
 @pytest.fixture

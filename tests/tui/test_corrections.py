@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 import pytest
 from textual.widgets import Input, OptionList
@@ -13,7 +12,7 @@ from dialogue.engine import Engine
 from dialogue.store import Store
 from dialogue.understanding.examples import load_examples
 
-from ..conftest import ROOT
+from ..conftest import copied_policy
 from .conftest import SIZE, settle
 
 pytestmark = pytest.mark.tui
@@ -22,11 +21,7 @@ pytestmark = pytest.mark.tui
 @pytest.fixture
 def policy_copy(tmp_path):
     """policies/blacksmith.py and its catalog under tmp_path, so the examples file is written there."""
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "catalogs").mkdir()
-    shutil.copy(ROOT / "policies" / "blacksmith.py", tmp_path / "policies")
-    shutil.copy(ROOT / "catalogs" / "blacksmith.toml", tmp_path / "catalogs")
-    return tmp_path / "policies" / "blacksmith.py"
+    return copied_policy(tmp_path)
 
 
 def app_on(policy, answers):
