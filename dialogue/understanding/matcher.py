@@ -11,8 +11,11 @@ Per policy node, the matcher learns two kinds of decision from everything the au
 - each **pick**: which option of a `said.pick` a message means, from the option's name, its
   examples and the catalog lines only that option leads to.
 
-Both are ridge classifiers (closed form, class-balanced) over frozen sentence embeddings;
-a path's score is the log-probability of its intent plus those of its picks. A message
+Both are class-balanced softmax (logistic) regressions over frozen sentence embeddings,
+fitted by a fixed number of full-batch gradient steps; a head too large for that budget
+(a `pick` over thousands of options) is fitted in closed form as a ridge classifier
+instead. A path's score is the log-probability of its intent plus those of its picks,
+each with a small bonus for its nearest text's cosine. A message
 that matches nothing well (its cosine to the chosen class's texts is under a threshold
 calibrated on the examples against generic off-topic messages) goes to the default reply
 of the chain, or to the policy's `unclear` line when it names one.
@@ -45,10 +48,16 @@ __all__ = ["Candidate", "Matcher", "NodeMatcher", "Ranking", "cache_dir", "witho
 
 RIDGE = 1.0  # L2 penalty of the ridge classifiers
 TEMPERATURE = 12.0  # ridge scores -> probabilities
+LOGISTIC_SCALE = 10.0  # logistic regression: logits = scale * (x . w), x and w near unit length
+LOGISTIC_L2 = 1e-3
+LOGISTIC_STEPS = 200
+LOGISTIC_RATE = 0.5
+LOGISTIC_TEXTS = 64  # texts of one class the logistic fit uses
+LOGISTIC_BUDGET = 1e11  # floating-point operations a head's fit may take; larger heads are ridge
 THRESHOLD_RANGE = (0.1, 0.5)
 OFF_TOPIC_QUANTILE = 0.9
 CENTER = True
-NEIGHBOUR = 5.0  # weight of the nearest text's cosine beside the classifier's log-probability
+NEIGHBOUR = 1.0  # weight of the nearest text's cosine beside the classifier's log-probability
 NONE_LOGP = math.log(1e-6)  # a default path without texts of its own ranks last
 
 # Messages that belong to no policy: calibrate how weak a match must be to mean "none of
@@ -96,7 +105,7 @@ class Ranking:
 
 @dataclass
 class _Head:
-    """A ridge classifier over embeddings and the labelled texts it was fitted on (grouped by
+    """A linear classifier over embeddings and the labelled texts it was fitted on (grouped by
     class: `starts` is where each class's rows begin)."""
 
     labels: list[str]
@@ -104,12 +113,13 @@ class _Head:
     vectors: Any  # (texts, dim)
     owner: Any  # (texts,) class index of each text
     starts: Any  # (classes,)
+    scale: float  # scores -> logits
 
     def probabilities(self, vector: Any) -> Any:
         import numpy as np
 
         scores = np.append(vector, 1.0) @ self.weights
-        scores = (scores - scores.max()) * TEMPERATURE
+        scores = (scores - scores.max()) * self.scale
         exp = np.exp(scores)
         return exp / exp.sum()
 
@@ -193,27 +203,60 @@ class NodeMatcher:
 
 
 def _fit(classes: dict[str, list[str]], vectors: dict[str, Any]) -> _Head:
-    """Ridge regression onto one-hot labels, each class weighted by 1 / its number of texts."""
+    """A class-balanced classifier of `classes` (label -> texts): each class weighs the same
+    whatever its number of texts. Logistic regression where its fit stays within the budget,
+    else ridge regression onto one-hot labels."""
     import numpy as np
 
     labels = [label for label, texts in classes.items() if texts]
-    rows, owner, weight = [], [], []
-    for index, label in enumerate(labels):
-        texts = classes[label]
-        for text in texts:
-            rows.append(vectors[text])
-            owner.append(index)
-            weight.append(1.0 / len(texts))
-    x = np.stack(rows).astype(np.float64)
-    xb = np.hstack([x, np.ones((len(x), 1))])
-    y = np.zeros((len(x), len(labels)))
+    owner = np.concatenate([np.full(len(classes[label]), index) for index, label in enumerate(labels)])
+    x = np.stack([vectors[text] for label in labels for text in classes[label]]).astype(np.float32)
+    xb = np.hstack([x, np.ones((len(x), 1), np.float32)])
+    y = np.zeros((len(x), len(labels)), np.float32)
     y[np.arange(len(x)), owner] = 1.0
-    w = np.asarray(weight)[:, None]
-    gram = xb.T @ (xb * w) + RIDGE * np.eye(xb.shape[1]) / max(len(labels), 1)
-    weights = np.linalg.solve(gram, xb.T @ (y * w))
-    owner = np.asarray(owner)
+    # Logistic regression fits on at most LOGISTIC_TEXTS texts of each class, evenly spread:
+    # classes weigh the same anyway, and a class with thousands of texts would only slow it.
+    fit = np.concatenate([_spread(np.flatnonzero(owner == k), LOGISTIC_TEXTS) for k in range(len(labels))])
+    if 4.0 * len(fit) * xb.shape[1] * len(labels) * LOGISTIC_STEPS <= LOGISTIC_BUDGET:
+        weights, scale = _logistic(xb[fit], y[fit], _balance(owner[fit])), LOGISTIC_SCALE
+    else:
+        x64, w64 = xb.astype(np.float64), _balance(owner).astype(np.float64) * len(labels)
+        gram = x64.T @ (x64 * w64) + RIDGE * np.eye(xb.shape[1]) / max(len(labels), 1)
+        weights, scale = np.linalg.solve(gram, x64.T @ (y * w64)).astype(np.float32), TEMPERATURE
     starts = np.searchsorted(owner, np.arange(len(labels)))
-    return _Head(labels, weights, x.astype(np.float32), owner, starts)
+    return _Head(labels, weights, x, owner, starts, scale)
+
+
+def _balance(owner: Any) -> Any:
+    """Per row, 1 / (classes x rows of its class): every class weighs the same, in all 1."""
+    import numpy as np
+
+    counts = np.bincount(owner)
+    return (1.0 / (counts[owner] * np.count_nonzero(counts))).astype(np.float32)[:, None]
+
+
+def _spread(rows: Any, most: int) -> Any:
+    """At most `most` of `rows`, evenly spaced (all of them when there are fewer)."""
+    import numpy as np
+
+    if len(rows) <= most:
+        return rows
+    return rows[np.linspace(0, len(rows) - 1, most).round().astype(int)]
+
+
+def _logistic(xb: Any, y: Any, w: Any) -> Any:
+    """Softmax regression by full-batch gradient descent from zero: a fixed number of steps, so
+    the fit takes the same time on every machine and stops before it overfits a few texts."""
+    import numpy as np
+
+    weights = np.zeros((xb.shape[1], y.shape[1]), np.float32)
+    for _ in range(LOGISTIC_STEPS):
+        logits = (xb @ weights) * LOGISTIC_SCALE
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        weights -= LOGISTIC_RATE * (LOGISTIC_SCALE * (xb.T @ ((p - y) * w)) + LOGISTIC_L2 * weights)
+    return weights
 
 
 class Matcher:

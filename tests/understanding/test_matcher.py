@@ -126,3 +126,48 @@ class _Counting:
     def embed(self, texts):
         self.texts += len(texts)
         return self.inner.embed(texts)
+
+
+def _blobs(classes, per_class, dim=16, seed=0):
+    """Texts named by class, with vectors clustered around one random direction per class."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim))
+    data, vectors = {}, {}
+    for k in range(classes):
+        data[f"c{k}"] = [f"c{k}-{i}" for i in range(per_class)]
+        for i, text in enumerate(data[f"c{k}"]):
+            v = centres[k] + 0.3 * rng.normal(size=dim)
+            vectors[text] = v / np.linalg.norm(v)
+    return data, vectors
+
+
+def test_small_heads_are_logistic_and_huge_ones_ridge(monkeypatch):
+    import numpy as np
+
+    from dialogue.understanding import matcher as m
+
+    data, vectors = _blobs(5, 8)
+    head = m._fit(data, vectors)
+    assert head.scale == m.LOGISTIC_SCALE
+    for label, texts in data.items():  # every class's own texts are its most probable
+        assert all(head.labels[int(np.argmax(head.probabilities(vectors[t])))] == label for t in texts)
+    monkeypatch.setattr(m, "LOGISTIC_BUDGET", 1.0)  # a head over the budget: closed form instead
+    head = m._fit(data, vectors)
+    assert head.scale == m.TEMPERATURE
+    assert all(head.labels[int(np.argmax(head.probabilities(vectors[t])))] == label
+               for label, texts in data.items() for t in texts)
+
+
+def test_a_class_with_many_texts_weighs_as_much_as_one_with_few():
+    import numpy as np
+
+    from dialogue.understanding import matcher as m
+
+    data, vectors = _blobs(2, 400)
+    data["c1"] = data["c1"][:3]  # 400 texts against 3: the small class still has its region
+    head = m._fit(data, vectors)
+    assert len(head.owner) == 403  # nearest-text similarities keep every text
+    small = head.labels.index("c1")
+    assert all(int(np.argmax(head.probabilities(vectors[t]))) == small for t in data["c1"])
