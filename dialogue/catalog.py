@@ -879,12 +879,26 @@ class _Analysis:
                         + (f', e.g. "{suggestion}"' if RESPONSE_ID.fullmatch(suggestion) else ""),
                         entry=spec.id, value=True)
         block.templates[""] = self._template(block, path + ("text",), spec.text)
+        self._check_said_text(block)
         self._check_placeholders(block)
         for locale in spec.locales:
             self._check_locale(block, locale, locales, header)
         for name, slot in block.slots.items():
             self._check_labels(block, name, slot, locales)
         self._warnings(block, locales, header)
+
+    def _check_said_text(self, block: _Block) -> None:
+        """An approved line is sent as it is: an empty text (in any locale) would send nothing."""
+        spec = block.spec
+        assert spec is not None
+        if spec.status != "approved":
+            return
+        texts = [((), spec.text, "")] + [(("locales", k), v.text, f" {k}") for k, v in spec.locales.items()]
+        for keys, text, locale in texts:
+            if not text.strip():
+                self.report(("response", block.n, *keys, "text"), f"{spec.id} is approved but its{locale} text "
+                            "is empty", 'write the line, or set status = "draft" until it is written',
+                            entry=spec.id, value=True)
 
     def _template(self, block: _Block, path: tuple, text: str) -> Template:
         template = parse_template(text)

@@ -211,6 +211,18 @@ def test_placeholder_in_a_multi_line_text_is_located():
     assert err.location.source_line == "then {oops} here.\"\"\""
 
 
+def test_an_approved_line_with_an_empty_text_is_an_error():
+    found = errors('[[response]]\nid = "HUSH"\ntext = ""\nwhen = "w"\nstatus = "approved"\n'
+                   '[response.locales.de]\ntext = " "\n')
+    assert [(e.entry, e.message, e.location.line, e.location.column) for e in found] == [
+        ("HUSH", "HUSH is approved but its text is empty", 16, 8),
+        ("HUSH", "HUSH is approved but its de text is empty", 20, 8)]
+    assert 'status = "draft"' in found[0].hint
+    assert not errors('[[response]]\nid = "HUSH"\ntext = ""\nwhen = "w"\n')  # a draft may be empty
+    with pytest.raises(CatalogErrors, match="HUSH is approved but its text is empty"):
+        catalog('[[response]]\nid = "HUSH"\ntext = ""\nwhen = "w"\nstatus = "approved"\n')
+
+
 def test_a_fault_after_escapes_is_located_in_the_source():
     err = errors('[[response]]\nid = "Q"\nwhen = "w"\ntext = "say \\"{{hi}}\\" to {who}"\n')[0]
     assert err.location.column == len('text = "say \\"{{hi}}\\" to ') + 1
