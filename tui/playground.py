@@ -24,6 +24,7 @@ from dialogue.errors import DialogueError
 from . import trace as traces
 from .cases import CaseNameScreen, save_case
 from .corrections import CorrectionScreen, record_correction
+from .json_text import JsonTextError, parse_json
 from .workspace import Workspace
 
 
@@ -247,9 +248,9 @@ class PlaygroundScreen(Screen):
     def parse_state(self, text: str) -> BaseModel:
         """The state in the editor, validated by the policy's state model."""
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DialogueError(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+            data = parse_json(text)
+        except JsonTextError as exc:
+            raise DialogueError(str(exc)) from None
         if not isinstance(data, dict):
             raise DialogueError("the state is a JSON object: {\"gold\": 10}")
         return self.workspace.policy.new_state(data)

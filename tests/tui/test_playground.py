@@ -180,3 +180,28 @@ def test_the_conversation_is_saved_as_a_test_case(tmp_path):
     cases = testing.load_tests(path)
     (case,) = [c for c in cases if getattr(c, "name", None) == "buys a dagger"]
     assert "OFFER" in path.read_text() and "a dagger?" in path.read_text()
+
+
+def test_deeply_nested_state_is_an_error_not_a_crash(tmp_path):
+    async def run():
+        app = blacksmith_app(tmp_path, ["GREETING"])
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            screen.query_one("#side").active = "state-tab"
+            area = screen.query_one("#state", TextArea)
+            area.focus()
+            area.load_text("[" * 1199)
+            await pilot.press("[")  # 1,200 of them
+            await pilot.pause()
+            status = str(screen.query_one("#state-status").render())
+            assert "nested more than 32 deep at line 1, column 33" in status
+            screen.action_apply_state()
+            area.load_text('{"gold": ' + "[" * 500 + "]" * 500 + "}")
+            await pilot.pause()
+            assert "nested more than 32 deep" in str(screen.query_one("#state-status").render())
+            area.load_text('{"gold": 1' + "0" * 5000 + "}")
+            await pilot.pause()
+            assert "not JSON" in str(screen.query_one("#state-status").render())
+            await say(pilot, "hello")  # the screen goes on
+            assert len(screen.query(".turn")) == 1
+    asyncio.run(run())
