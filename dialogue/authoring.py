@@ -19,7 +19,10 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import os
 import re
+import secrets
+import stat
 import subprocess
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -98,10 +101,10 @@ class CatalogDocument:
         return tomlkit.dumps(self._doc)
 
     def save(self) -> None:
-        """Write the text back to `path`."""
+        """Write the text back to `path`, atomically: a reader sees the old file or the new, whole."""
         try:
-            self.path.write_text(self.dumps(), encoding="utf-8")
-        except OSError as exc:
+            _write_atomically(self.path, self.dumps().encode("utf-8"))
+        except (OSError, UnicodeEncodeError) as exc:
             raise CatalogError(f"cannot write catalog: {exc}", location=Location(str(self.path))) from None
 
     def problems(self) -> list[CatalogError]:
@@ -351,6 +354,26 @@ class CatalogDocument:
         lock = self._lock(str(table.get("id")), target.get("text"))
         if lock is not None:
             _put(target, "audio_lock", lock, LOCALE_KEYS if locale else RESPONSE_KEYS)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a file through a temporary one in its folder and `os.replace`: a crash, a full disk or
+    a reader at the wrong moment never sees it half written. Keeps its mode; writes through a link."""
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(partial, mode)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _parse(text: str, path: str) -> Any:

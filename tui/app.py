@@ -11,7 +11,7 @@ from textual.screen import Screen
 
 from .catalog_editor import CatalogScreen
 from .playground import PlaygroundScreen
-from .runner import TestsScreen
+from .runner import ConfirmScreen, TestsScreen
 from .workspace import Workspace
 
 SCREENS = {"playground": "Playground", "catalog": "Catalog", "tests": "Tests"}
@@ -41,6 +41,22 @@ class DialogueApp(App):
         self.install_screen(CatalogScreen(self.workspace), "catalog")
         self.install_screen(TestsScreen(self.workspace), "tests")
         self.push_screen(self.start)
+
+    async def action_quit(self) -> None:
+        """Quit (ctrl+q); with unsaved edits in the catalog editor, ask first."""
+        if not self._unsaved_catalog():
+            self.exit()
+        elif not isinstance(self.screen, ConfirmScreen):
+            name = self.workspace.catalog_path.name
+            self.push_screen(ConfirmScreen(f"{name} has unsaved edits. Quit and lose them?"),
+                             lambda yes: self.exit() if yes else None)
+
+    def _unsaved_catalog(self) -> bool:
+        try:
+            catalog = self.get_screen("catalog")
+        except KeyError:  # not installed yet
+            return False
+        return bool(getattr(catalog, "dirty", False))
 
     def action_show(self, name: str) -> None:
         if self.screen is not self.get_screen(name):

@@ -8,9 +8,11 @@ uses), and `document.save()` writes the file with its layout kept.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -23,6 +25,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tex
 
 from dialogue.errors import DialogueError
 
+from .history import EditHistory
+from .json_text import JsonTextError, parse_json
+from .runner import ConfirmScreen
 from .workspace import Workspace
 
 COLUMNS = ("ok", "id", "state", "locales", "stale", "tags")
@@ -118,6 +123,8 @@ class CatalogScreen(Screen):
         Binding("ctrl+o", "approve", "Approve"),
         Binding("ctrl+r", "retire", "Retire"),
         Binding("ctrl+n", "add", "Add"),
+        Binding("ctrl+z", "undo", "Undo"),
+        Binding("ctrl+y", "redo", "Redo", show=False),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
@@ -125,7 +132,9 @@ class CatalogScreen(Screen):
         self.workspace = workspace
         self.document: Any = None
         self.current: str | None = None
-        self.dirty = False
+        self.saved_text: str | None = None  # the document as last read or written
+        self.disk: str | None = None  # a digest of the file as last read or written
+        self.history = EditHistory()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -136,10 +145,10 @@ class CatalogScreen(Screen):
             with VerticalScroll(id="editor"):
                 yield Static(id="line-title")
                 yield Label("text")
-                yield Input(id="field-text")
+                yield Input(id="field-text", select_on_focus=False)  # Tab in, then a key: no line lost
                 yield Static(id="error-text", classes="field-error")
                 yield Label("when")
-                yield Input(id="field-when")
+                yield Input(id="field-when", select_on_focus=False)
                 yield Static(id="error-when", classes="field-error")
                 yield Label("slots (JSON)")
                 yield TextArea(id="field-slots", soft_wrap=True, show_line_numbers=False)
@@ -168,15 +177,27 @@ class CatalogScreen(Screen):
             from dialogue.authoring import CatalogDocument
         except ImportError as exc:
             return self._status(Text(f"The catalog editor needs dialogue.authoring: {exc}", style="red"))
+        disk = _digest_of(path)  # before reading: a change in between shows as a change on disk
         try:
             self.document = CatalogDocument.load(path)
         except DialogueError as exc:
             return self._status(Text(str(exc), style="red"))
-        self.dirty = False
+        self.saved_text, self.disk = self.document.dumps(), disk
+        self.history.clear()
         self.refresh_table()
+        self._show_current_or_first()
+
+    def _show_current_or_first(self) -> None:
         responses = self.document.responses()
-        if responses:
+        if self.current is not None and self.response(self.current) is not None:
+            self.show(self.current)
+        elif responses:
             self.show(responses[0]["id"])
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the document has edits the file does not have."""
+        return self.document is not None and self.document.dumps() != self.saved_text
 
     def _status(self, text: Text | str) -> None:
         self.query_one("#catalog-status", Static).update(text)
@@ -266,6 +287,7 @@ class CatalogScreen(Screen):
         if response is None:
             return
         self.current = rid
+        self.history.break_group()
         approval = response.get("approval") or {}
         by = f"  by {approval['by']}" if approval.get("by") else ""
         self.query_one("#line-title", Static).update(Text.assemble(
@@ -286,7 +308,7 @@ class CatalogScreen(Screen):
         for locale in translations:
             if not box.query(f"#locale-{locale}"):
                 box.mount_all([Label(id=f"label-{locale}"),
-                               Input(id=f"locale-{locale}", classes="translation"),
+                               Input(id=f"locale-{locale}", classes="translation", select_on_focus=False),
                                Static(id=f"error-locale-{locale}", classes="field-error")])
         for locale, entry in translations.items():
             note = " (missing)" if entry.get("missing") else " (stale)" if entry.get("stale") else ""
@@ -319,9 +341,9 @@ class CatalogScreen(Screen):
         if self.current is None:
             return
         try:
-            slots = json.loads(event.text_area.text or "{}")
-        except json.JSONDecodeError as exc:
-            self._problems([f"slots are not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"])
+            slots = parse_json(event.text_area.text or "{}")
+        except JsonTextError as exc:
+            self._problems([f"slots: {exc}"])
             return
         self._set("slots", slots, None)
 
@@ -329,12 +351,13 @@ class CatalogScreen(Screen):
         """One edit from the form; a value equal to the file's (the form being filled) is no edit."""
         if value == self._value(field, locale):
             return
+        before = self.document.dumps()
         try:
             self.document.set(self.current, field, value, locale=locale)
         except DialogueError as exc:
             self._problems([str(exc)])
             return
-        self.dirty = True
+        self.history.record(before, group=(self.current, field, locale))
         self.refresh_table()
         self._validate()
 
@@ -400,18 +423,58 @@ class CatalogScreen(Screen):
         self.query_one("#filter", Input).focus()
 
     def action_save(self) -> None:
+        """Write the file, unless the catalog would not load; ask first when it changed on disk."""
         if self.document is None:
             return
         errors = [p for p in self.document.problems() if getattr(p, "kind", "error") == "error"]
+        if errors:
+            count = f"{len(errors)} error{'s' * (len(errors) != 1)}"
+            self.notify(f"The catalog has {count} and would not load. The first: {_one_line(errors[0])}. "
+                        "Fix them (ctrl+z undoes) and save again.", title="Not saved", severity="error",
+                        markup=False)
+            return
+        if _digest_of(self.workspace.catalog_path) != self.disk:
+            question = (f"{self.workspace.catalog_path.name} changed on disk since it was read. Overwrite "
+                        "it with your edits? (No writes nothing; Reload catalog reads the file instead.)")
+            self.app.push_screen(ConfirmScreen(question), lambda yes: self._write() if yes else None)
+            return
+        self._write()
+
+    def _write(self) -> None:
+        text = self.document.dumps()
         try:
             self.document.save()
         except DialogueError as exc:
-            self.notify(str(exc), title="Not saved", severity="error")
+            self.notify(str(exc), title="Not saved", severity="error", markup=False)
             return
-        self.dirty = False
+        self.saved_text, self.disk = text, _digest(text.encode("utf-8"))  # the bytes save wrote
         self.refresh_table()
-        note = f" with {len(errors)} errors" if errors else ""
-        self.notify(f"Saved {self.workspace.catalog_path}{note}.", severity="warning" if errors else "information")
+        self.notify(f"Saved {self.workspace.catalog_path}.", markup=False)
+
+    def action_reload(self) -> None:
+        """Read the file again; with unsaved edits, ask first."""
+        if not self.dirty:
+            return self.load()
+        self.app.push_screen(ConfirmScreen("Drop your unsaved edits and read the catalog file again?"),
+                             lambda yes: self.load() if yes else None)
+
+    def action_undo(self) -> None:
+        self._step(self.history.undo, "Nothing to undo.")
+
+    def action_redo(self) -> None:
+        self._step(self.history.redo, "Nothing to redo.")
+
+    def _step(self, step, nothing: str) -> None:
+        """Go back (or forward) to a text from the history, showing the same line if it is there."""
+        if self.document is None:
+            return
+        text = step(self.document.dumps())
+        if text is None:
+            self.notify(nothing)
+            return
+        self.document = type(self.document)(text, self.document.path)  # a CatalogDocument of that text
+        self.refresh_table()
+        self._show_current_or_first()
 
     def action_approve(self) -> None:
         self._change(lambda: self.document.approve([self.current], by=_reviewer()), "approved")
@@ -422,15 +485,16 @@ class CatalogScreen(Screen):
     def _change(self, change, what: str) -> None:
         if self.document is None or self.current is None:
             return
+        before = self.document.dumps()
         try:
             change()
         except DialogueError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
-        self.dirty = True
+        self.history.record(before)
         self.refresh_table()
         self.show(self.current)
-        self.notify(f"{self.current} {what} (ctrl+s saves).")
+        self.notify(f"{self.current} {what} (ctrl+s saves, ctrl+z undoes).")
 
     def action_add(self) -> None:
         if self.document is not None:
@@ -439,12 +503,13 @@ class CatalogScreen(Screen):
     def _added(self, rid: str | None) -> None:
         if not rid:
             return
+        before = self.document.dumps()
         try:
             self.document.add({"id": rid, "text": "", "status": "draft"})
         except DialogueError as exc:
-            self.notify(str(exc), title="Not added", severity="error")
+            self.notify(str(exc), title="Not added", severity="error", markup=False)
             return
-        self.dirty = True
+        self.history.record(before)
         self.current = rid
         self.query_one("#filter", Input).value = ""
         self.refresh_table()
@@ -455,10 +520,12 @@ class CatalogScreen(Screen):
         from textual.app import SystemCommand
 
         yield SystemCommand("Save catalog", "Write the catalog file, keeping its layout", self.action_save)
+        yield SystemCommand("Undo", "Undo the last edit of the catalog", self.action_undo)
+        yield SystemCommand("Redo", "Redo the last undone edit", self.action_redo)
         yield SystemCommand("Approve line", "Mark the selected line approved", self.action_approve)
         yield SystemCommand("Retire line", "Mark the selected line retired", self.action_retire)
         yield SystemCommand("Add line", "Add a new draft line", self.action_add)
-        yield SystemCommand("Reload catalog", "Read the file again, dropping unsaved edits", self.load)
+        yield SystemCommand("Reload catalog", "Read the file again, dropping unsaved edits", self.action_reload)
 
 
 class NewLineScreen(ModalScreen[str | None]):
@@ -497,6 +564,18 @@ def _one_line(problem: Any) -> str:
     at = f"{where.line}:{where.column}: " if where and where.column else f"{where.line}: " if where else ""
     hint = f" ({problem.hint})" if getattr(problem, "hint", None) else ""
     return f"{at}{getattr(problem, 'kind', 'error')}: {getattr(problem, 'message', problem)}{hint}"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _digest_of(path: Path | None) -> str | None:
+    """A digest of the file's bytes, or None when it cannot be read: compared before each save."""
+    try:
+        return _digest(path.read_bytes()) if path is not None else None
+    except OSError:
+        return None
 
 
 def _reviewer() -> str:

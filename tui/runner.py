@@ -249,9 +249,9 @@ def _turn_text(turn: Any) -> Text:
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question."""
+    """A yes/no question; No has the focus, so a reflexive Enter changes nothing."""
 
-    BINDINGS = [Binding("escape", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
+    BINDINGS = [Binding("escape,n", "answer(False)", "No"), Binding("y", "answer(True)", "Yes")]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -263,6 +263,9 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button("Yes", id="yes", variant="warning")
                 yield Button("No", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -131,3 +131,232 @@ def test_approve_retire_and_add_are_saved(tmp_path, catalog_copy):
     assert 'id = "WEATHER"\ntext = "Snow by morning."\n' in text
     rumour = text[text.index('id = "RUMOUR"'):]
     assert 'status = "retired"' in rumour[:rumour.index("[[response]]")]
+
+
+# --- nothing typed, saved or quit loses an approved line ----------------------------------------
+
+
+RUMOUR = "They say wolves took the old mine. Not a lump of ore has come down the mountain since."
+
+
+def status_of(screen) -> str:
+    return str(screen.query_one("#catalog-status").render())
+
+
+def test_tab_into_a_field_keeps_its_text_and_the_next_key_edits_it(tmp_path, catalog_copy):
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "RUMOUR")
+            screen.query_one("#lines", DataTable).focus()
+            field = screen.query_one("#field-text", Input)
+            for _ in range(3):  # from the table, past the form's scroll area
+                if not field.has_focus:
+                    await pilot.press("tab")
+            assert field.has_focus and field.selection.is_empty
+            await pilot.press("x")
+            await pilot.pause()
+            assert screen.response("RUMOUR")["text"] == "x" + RUMOUR
+    asyncio.run(run())
+
+
+def test_ctrl_z_undoes_an_edit_and_ctrl_y_redoes_it(tmp_path, catalog_copy):
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "RUMOUR")
+            field = screen.query_one("#field-text", Input)
+            field.focus()
+            await pilot.press("end", *" Mind")  # five keys, one step to undo
+            await pilot.pause()
+            assert screen.response("RUMOUR")["text"] == RUMOUR + " Mind"
+            await pilot.press("ctrl+o")  # approve: a step of its own
+            await pilot.pause()
+            assert screen.response("RUMOUR")["approval"]
+            await pilot.press("ctrl+z")
+            await pilot.pause()
+            assert not screen.response("RUMOUR")["approval"]
+            assert screen.response("RUMOUR")["text"] == RUMOUR + " Mind"
+            await pilot.press("ctrl+z")
+            await pilot.pause()
+            assert screen.response("RUMOUR")["text"] == RUMOUR and field.value == RUMOUR
+            assert "modified" not in status_of(screen)
+            await pilot.press("ctrl+y")
+            await pilot.pause()
+            assert field.value == RUMOUR + " Mind" and "modified" in status_of(screen)
+    asyncio.run(run())
+    assert catalog_copy.read_text().count(RUMOUR) == 1  # nothing was saved
+
+
+def test_an_approved_line_with_an_empty_text_is_refused_and_not_saved(tmp_path, catalog_copy):
+    before = catalog_copy.read_text()
+
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "RUMOUR")
+            await type_into(pilot, "#field-text", "")
+            error = screen.query_one("#error-text", Static)
+            assert error.display and "RUMOUR is approved but its text is empty" in str(error.render())
+            assert "1 error" in status_of(screen)
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "modified" in status_of(screen)
+            assert any("Not saved" in (n.title or "") for n in app._notifications)
+    asyncio.run(run())
+    assert catalog_copy.read_text() == before
+
+
+def test_a_new_line_cannot_be_approved_before_it_has_a_text(tmp_path, catalog_copy):
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "GREETING")
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            await pilot.press(*"WEATHER", "enter")
+            await pilot.pause()
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            assert screen.response("WEATHER")["status"] == "draft"
+            assert any("WEATHER is approved but its text is empty" in n.message for n in app._notifications)
+    asyncio.run(run())
+
+
+def test_a_catalog_that_would_not_load_is_not_saved(tmp_path, catalog_copy):
+    before = catalog_copy.read_text()
+
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "OFFER")
+            await type_into(pilot, "#field-text", "The {item}? {prize}.")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            (note,) = [n for n in app._notifications if n.title == "Not saved"]
+            assert "3 errors" in note.message and "placeholder {prize} has no slot" in note.message
+            await type_into(pilot, "#field-text", "The {item}? {price}, no less.")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "modified" not in status_of(screen)
+    asyncio.run(run())
+    after = catalog_copy.read_text()
+    assert after != before and 'text = "The {item}? {price}, no less."' in after
+
+
+def test_quitting_with_unsaved_edits_asks_first(tmp_path, catalog_copy):
+    from dialogue.tui.runner import ConfirmScreen
+
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_line(pilot, "RUMOUR")
+            await type_into(pilot, "#field-text", "Wolves.")
+            await pilot.press("f1")  # the question comes on every screen
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen) and "unsaved" in app.screen.question
+            await pilot.press("enter")  # a reflexive Enter: No has the focus
+            await pilot.pause()
+            assert app.is_running and app.screen.name == "playground"
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.is_running and app.screen.name == "playground"
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
+            assert not app.is_running
+    asyncio.run(run())
+
+
+def test_quitting_without_edits_does_not_ask(tmp_path, catalog_copy):
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_line(pilot, "RUMOUR")
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert not app.is_running
+    asyncio.run(run())
+
+
+def test_a_file_changed_on_disk_is_not_overwritten_without_asking(tmp_path, catalog_copy):
+    from dialogue.tui.runner import ConfirmScreen
+
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "RUMOUR")
+            await type_into(pilot, "#field-text", "Wolves.")
+            theirs = catalog_copy.read_text().replace("Hilda's forge.", "Hilda's smithy.")
+            catalog_copy.write_text(theirs)  # someone else saves meanwhile
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen) and "changed on disk" in app.screen.question
+            await pilot.press("escape")
+            await pilot.pause()
+            assert catalog_copy.read_text() == theirs and "modified" in status_of(screen)
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            await pilot.press("y")  # overwrite theirs
+            await pilot.pause()
+            assert 'text = "Wolves."' in catalog_copy.read_text()
+            await type_into(pilot, "#field-text", "Wolves!")
+            await pilot.press("ctrl+s")  # the file is as saved: no question
+            await pilot.pause()
+            assert screen is app.screen and 'text = "Wolves!"' in catalog_copy.read_text()
+    asyncio.run(run())
+
+
+def test_a_save_replaces_the_file_whole_and_a_failed_one_leaves_it_as_it_was(tmp_path, catalog_copy, monkeypatch):
+    import os
+
+    before = catalog_copy.read_text()
+
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_line(pilot, "RUMOUR")
+            await type_into(pilot, "#field-text", "Wolves.")
+            with open(catalog_copy) as reader:  # a game reading the catalog while it is saved
+                await pilot.press("ctrl+s")
+                await pilot.pause()
+                assert reader.read() == before  # the old file, whole: not truncated and rewritten
+            assert 'text = "Wolves."' in catalog_copy.read_text()
+
+            def full(*args):
+                raise OSError(28, "No space left on device")
+
+            monkeypatch.setattr(os, "replace", full)
+            await type_into(pilot, "#field-text", "Wolves!")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            (note,) = [n for n in app._notifications if n.title == "Not saved"]
+            assert "No space left on device" in note.message
+    asyncio.run(run())
+    assert 'text = "Wolves."' in catalog_copy.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blacksmith.toml"]  # no temporary file left
+
+
+def test_deeply_nested_slots_are_an_error_under_the_field_not_a_crash(tmp_path, catalog_copy):
+    from textual.widgets import TextArea
+
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "OFFER")
+            area = screen.query_one("#field-slots", TextArea)
+            area.focus()
+            area.load_text("[" * 1199)
+            await pilot.press("[")
+            await pilot.pause()
+            assert "nested more than" in str(screen.query_one("#problems", Static).render())
+            nested = '{"item": {"type": "choice", "options": ' + "[" * 900 + "]" * 900 + "}}"
+            area.load_text(nested)
+            await pilot.pause()
+            assert "nested more than" in str(screen.query_one("#problems", Static).render())
+            assert app.is_running
+    asyncio.run(run())
