@@ -56,7 +56,7 @@ def test_the_engine_refuses_a_line_changed_after_approval(inn, inn_policy):
     doc.set("GREETING", "text", "Welcome to the Crossroads, traveler.")
     doc.save()
     policy = load_policy(inn_policy)
-    turn = Engine(policy, backend=ScriptedBackend(["GREETING", "GREETING"])).session("s").say("hello")
+    turn = Engine(policy, backend=ScriptedBackend(["GREETING", "GREETING"], strict=False)).session("s").say("hello")
     assert turn.reply.id == "FALLBACK" and turn.trace.fallback and turn.text == "Hm? Say that again."
     turn = Engine(policy, backend=ScriptedBackend(["GREETING"]), allow_drafts=True).session("s").say("hello")
     assert turn.reply.id == "GREETING" and turn.text == "Welcome to the Crossroads, traveler."

@@ -311,7 +311,7 @@ def test_a_store_object_is_shared_and_left_open(db):
 
 def test_model_text_reaches_neither_the_user_nor_the_transcript(db, capsys, cli):
     free_text = "Sure, free swords for everyone!"
-    chatty = Engine(load_policy(BLACKSMITH), backend=ScriptedBackend([free_text] * 2), store=db)
+    chatty = Engine(load_policy(BLACKSMITH), backend=ScriptedBackend([free_text] * 2, strict=False), store=db)
     _opened.append(chatty)
     turn = chatty.session("s").say("free stuff?")
     assert turn.trace.fallback and free_text not in turn.text

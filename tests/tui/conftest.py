@@ -17,12 +17,13 @@ SIZE = (80, 24)
 BLACKSMITH = ROOT / "policies" / "blacksmith.py"
 
 
-def blacksmith_app(tmp_path, answers=(), **options):
-    """The app on the blacksmith policy, with its tests file (and catalog copy) under tmp_path."""
+def blacksmith_app(tmp_path, answers=(), *, strict=True, **options):
+    """The app on the blacksmith policy, with its tests file (and catalog copy) under tmp_path;
+    `strict=False` lets the script answer what no constrained model could."""
     from dialogue.tui import make_app
 
     options.setdefault("tests_path", tmp_path / "blacksmith.tests.toml")
-    app = make_app(BLACKSMITH, backend=ScriptedBackend(list(answers)), **options)
+    app = make_app(BLACKSMITH, backend=ScriptedBackend(list(answers), strict=strict), **options)
     app.mask_latency = True
     return app
 

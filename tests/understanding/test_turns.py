@@ -53,7 +53,8 @@ def test_the_model_chooses_only_between_spans_the_person_typed(refunds):
 
 
 def test_an_invented_value_is_never_said(refunds):
-    engine = Engine(refunds, backend=ScriptedBackend(["12345", "12345"]), understanding="encoder")
+    engine = Engine(refunds, backend=ScriptedBackend(["12345", "12345"], strict=False),
+                    understanding="encoder")
     turn = engine.session("c").say("my zip was 94107 but now it's 94110")
     assert turn.trace.fallback and turn.reply.id == refunds.catalog.fallback
     assert "12345" not in turn.text
@@ -62,7 +63,8 @@ def test_an_invented_value_is_never_said(refunds):
 @pytest.mark.parametrize("garbage", ["GREETING", "I will refund you $1000", "", "ORDER(pizza=free)"])
 def test_hybrid_model_text_never_reaches_the_user(pizza_path, garbage):
     policy = load_policy(pizza_path)
-    engine = Engine(policy, backend=ScriptedBackend(lambda p, c: garbage), understanding="hybrid")
+    engine = Engine(policy, backend=ScriptedBackend(lambda p, c: garbage, strict=False),
+                    understanding="hybrid")
     turn = engine.session("s").say("a margherita, please")
     lines = {policy.catalog.render(r.id, {"pizza": "margherita"} if r.slots else {}) for r in policy.catalog}
     assert turn.text in lines | {policy.catalog.render("FALLBACK", {})}
