@@ -11,6 +11,9 @@ from dialogue.engine import MODES, Engine
 from dialogue.errors import DialogueError
 from dialogue.policy import Policy, load_policy
 
+# Backends that read the terminal (the manual one asks for each reply), which the TUI owns.
+TERMINAL_BACKENDS = {"manual"}
+
 
 class Workspace:
     """The files a designer works on and the settings every screen runs with.
@@ -82,7 +85,8 @@ class Workspace:
         return self.policy.catalog.locales if self.policy else ()
 
     def backend_names(self) -> list[str]:
-        return sorted(set(available_backends()) | set(self._backends) | {self.backend_name})
+        names = (set(available_backends()) - TERMINAL_BACKENDS) | set(self._backends) | {self.backend_name}
+        return sorted(names)
 
     def backend(self) -> Any:
         """The current backend, created now if it is named and new (slow: call from a worker)."""
@@ -97,11 +101,7 @@ class Workspace:
         return self.backend_name in self._backends
 
     def _create(self, name: str) -> Any:
-        if name == "scripted":
-            # Without a script, answer with the first allowed reply: useful to click through.
-            from dialogue.backends.scripted import ScriptedBackend
-
-            return ScriptedBackend.first()
+        # "scripted" without a script answers the first reachable reply, as on the command line.
         # The command line's options (--base-url, --model) belong to the backend it named.
         options = self.backend_options if name == self._options_for else {}
         return create_backend(name, **options)

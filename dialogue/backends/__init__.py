@@ -32,6 +32,7 @@ GROUP = "dialogue.backends"
 _BUILTIN = {
     "llamacpp": "dialogue.backends.llamacpp:LlamaCppBackend",
     "scripted": "dialogue.backends.scripted:ScriptedBackend",
+    "manual": "dialogue.backends.manual:ManualBackend",
     "openai": "dialogue.backends.openai:OpenAIBackend",
     "transformers": "dialogue.backends.transformers:TransformersBackend",
 }
