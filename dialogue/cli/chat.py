@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import threading
+import itertools
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import RunError
+from ..backends.scripted import FIRST_REACHABLE
+from ._shell import ChatShell, spinner
 from .tree import parse_state
 
 
@@ -47,7 +46,8 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--locale", metavar="L", help="render replies in this catalog locale")
     p.add_argument("--backend", default="llamacpp", metavar="NAME",
                    help="llamacpp (default: the embedded SmolLM2-135M), openai (any OpenAI-compatible "
-                        "server), transformers, or a third-party backend's name")
+                        "server), transformers, scripted (no model: always the first reachable reply), "
+                        "manual (no model: you pick each reply by number), or a third-party backend's name")
     p.add_argument("--base-url", metavar="URL", help="openai backend: the server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--model", metavar="M", help="openai: the model name on the server; "
                                                 "transformers: a .gguf file or checkpoint directory")
@@ -104,29 +104,40 @@ def load_backend(args: argparse.Namespace):
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    engine = make_engine(args, args.policy, load_backend(args))
-    session = engine.session(args.session or _new_session_id(args.db), state=parse_state(args.state) or None)
-    print(f"Talking to {engine.policy.name} ({engine.mode} mode). Ctrl-D to leave.")
+    backend = load_backend(args)
+    engine = make_engine(args, args.policy, backend)
+    shell = ChatShell(engine, session_id=_session_ids(args), state=parse_state(args.state) or None,
+                      trace=args.trace, format_trace=format_trace,
+                      show_progress=not getattr(backend, "interactive", False))
+    if getattr(backend, "name", None) == "manual" and backend.describe is None:
+        backend.describe = shell.reply_text  # list each reply with the text it would say
+    print(f"Talking to {engine.policy.name} ({engine.mode} mode, {_who_answers(engine, backend)}). "
+          "/help lists the commands; Ctrl-D leaves.")
     if args.db:
+        session = shell.session
         print(f"Session {session.id} in {args.db}, {len(session.turns)} turns so far; "
               f"resume with --session {session.id}.")
-    while not session.ended:
-        try:
-            message = input("you> ")
-        except EOFError:
-            print()
-            return 0
-        if not message.strip():
-            continue
-        try:
-            turn = session.say(message)
-        except RunError as exc:
-            print(f"  ! {exc}", file=sys.stderr)
-            continue
-        print(f"{engine.policy.name}> {turn.text}")
-        if args.trace:
-            print(format_trace(turn))
-    return 0
+    return shell.run()
+
+
+def _who_answers(engine, backend) -> str:
+    """Who picks the replies, in words (the scripted and manual backends say what they do)."""
+    name = getattr(backend, "name", None)
+    if engine.understanding != "model":
+        return f"{engine.understanding} understanding"
+    if name == "scripted" and backend.model == FIRST_REACHABLE:
+        return "scripted backend: always the first reachable reply"
+    if name == "manual":
+        return "manual backend: you pick each reply by number"
+    return f"{name or 'llamacpp'} backend"
+
+
+def _session_ids(args: argparse.Namespace):
+    """The ids of the chat's sessions: --session (or a new id) first, then a new one per /reset."""
+    first = args.session or _new_session_id(args.db)
+    later = (f"{first}-{n}" if not args.db else _new_session_id(args.db) for n in itertools.count(2))
+    ids = itertools.chain([first], later)
+    return lambda: next(ids)
 
 
 def _new_session_id(db: str | None) -> str:
@@ -150,7 +161,8 @@ def format_trace(turn) -> str:
         lines.append(f"  matcher ({t.understanding}): {best}; match {t.confidence:.2f}, "
                      f"threshold {t.threshold:.2f}{weak}")
     if t.raw:
-        lines.append("  model chose: " + " ; ".join(repr(r) for r in t.raw))
+        who = f" ({t.backend} {t.model})" if t.backend else ""
+        lines.append(f"  model chose{who}: " + " ; ".join(repr(r) for r in t.raw))
     for step in t.steps:
         lines.append(f"  {step['kind']}: {step['question']} -> {step['answer']}")
     if t.path and not t.steps:
@@ -185,29 +197,3 @@ def run_demo(args: argparse.Namespace) -> int:
                 break
     print(f"\n{right} of {total} turns got the reply a person would expect.")
     return 0
-
-
-@contextmanager
-def spinner(label: str):
-    """A spinner on stderr while slow work runs (a plain line when not a terminal)."""
-    if not sys.stderr.isatty():
-        print(f"{label}...", file=sys.stderr, flush=True)
-        yield
-        return
-    done = threading.Event()
-
-    def spin() -> None:
-        frames, i, start = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏", 0, time.monotonic()
-        while not done.wait(0.1):
-            sys.stderr.write(f"\r{frames[i % len(frames)]} {label} ({time.monotonic() - start:.0f}s)")
-            sys.stderr.flush()
-            i += 1
-        sys.stderr.write("\r" + " " * (len(label) + 12) + "\r")
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()

@@ -20,7 +20,8 @@ def add(commands) -> None:
                     "model unless --backend, --live or --record is given.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="tests files, or folders holding *.tests.toml")
     p.add_argument("--backend", metavar="NAME", help="run live on this backend (default when live: llamacpp, "
-                                                     "the embedded SmolLM2-135M)")
+                                                     "the embedded SmolLM2-135M; scripted: always the "
+                                                     "first reachable reply)")
     p.add_argument("--mode", choices=["prompted", "executed"],
                    help="prompted (one model call a turn) or executed (one per question); "
                         "default: the file's `mode`, else prompted")
