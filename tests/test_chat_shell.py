@@ -160,16 +160,24 @@ def test_on_a_terminal_lines_go_to_a_history_that_the_next_chat_recalls(tmp_path
     assert "hello there" in again and "blacksmith> " + INSULTED in again
 
 
-def _on_terminal(env, keys):
-    """Run a scripted chat on a pseudo-terminal, typing each of `keys` once the prompt shows."""
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_manual_pick_stays_out_of_the_history(tmp_path):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "TERM": "xterm"}
+    seen = _on_terminal(env, ["hello\r", "13\r", "\x04"], backend="manual", prompts=("you> ", "pick 1-14> "))
+    assert "blacksmith> " + GREETING in seen
+    assert (tmp_path / "dialogue" / "chat_history").read_text().split() == ["hello"]
+
+
+def _on_terminal(env, keys, backend="scripted", prompts=("you> ",)):
+    """Run a chat on a pseudo-terminal, typing each of `keys` once another prompt shows."""
     leader, follower = os.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "dialogue", "chat", str(BLACKSMITH), "--backend", "scripted"],
+    process = subprocess.Popen([sys.executable, "-m", "dialogue", "chat", str(BLACKSMITH), "--backend", backend],
                                stdin=follower, stdout=follower, stderr=follower, cwd=ROOT, env=env)
     os.close(follower)
     seen = ""
     try:
         for typed, key in enumerate(keys):
-            seen = _read_until(leader, seen, lambda text: text.count("you> ") > typed)
+            seen = _read_until(leader, seen, lambda text: sum(map(text.count, prompts)) > typed)
             os.write(leader, key.encode())
         process.wait(timeout=60)
         seen = _read_until(leader, seen, lambda text: False, wait=0.2)

@@ -101,4 +101,7 @@ def _read_line(prompt: str) -> str:
     line = input(prompt)
     if not sys.stdin.isatty():
         print(line)
+    elif line.strip() and "readline" in sys.modules:  # a pick is no line to recall: keep it out of the history
+        readline = sys.modules["readline"]
+        readline.remove_history_item(readline.get_current_history_length() - 1)
     return line
