@@ -155,6 +155,7 @@ def test_on_a_terminal_lines_go_to_a_history_that_the_next_chat_recalls(tmp_path
     first = _on_terminal(env, ["hello there\r", "\x04"])  # Ctrl-D leaves
     assert "blacksmith> " + INSULTED in first
     assert "hello there" in (tmp_path / "dialogue" / "chat_history").read_text()
+    assert (tmp_path / "dialogue" / "chat_history").stat().st_mode & 0o077 == 0
     assert history_path() != tmp_path / "dialogue" / "chat_history"  # only the child saw the variable
     again = _on_terminal(env, ["\x1b[A\r", "/quit\r"])  # the up arrow recalls the line
     assert "hello there" in again and "blacksmith> " + INSULTED in again

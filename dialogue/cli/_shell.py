@@ -201,6 +201,7 @@ def line_history(enabled: bool):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             readline.write_history_file(path)
+            path.chmod(0o600)  # what people typed is theirs alone to read
         except OSError as exc:
             print(f"dialogue: the chat history was not saved to {path}: {exc.strerror}", file=sys.stderr)
 
