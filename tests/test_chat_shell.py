@@ -16,6 +16,7 @@ from dialogue import Engine, ScriptedBackend, load_policy
 from dialogue.backends import create_backend
 from dialogue.backends.base import Constraint, Prompt
 from dialogue.backends.manual import ManualBackend
+from dialogue.cli import main
 from dialogue.cli._shell import ChatShell, history_path
 from dialogue.cli.chat import format_trace
 
@@ -123,6 +124,11 @@ def test_the_manual_backend_in_python_and_in_the_registry():
     assert shown == ["   1  A                                 a", "   2  B                                 b",
                      "   3  C                                 c"]
     assert isinstance(create_backend("manual"), ManualBackend)
+
+
+def test_the_tui_refuses_the_manual_backend_and_says_where_it_works(capsys):
+    assert main(["tui", str(BLACKSMITH), "--backend", "manual"]) == 1
+    assert "use `dialogue chat POLICY --backend manual`" in capsys.readouterr().err
 
 
 class _Terminal(io.StringIO):

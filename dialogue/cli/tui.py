@@ -25,12 +25,12 @@ def add(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tui import make_app
-
     if args.backend == "manual":
         raise DialogueError("the manual backend asks for each reply on the terminal, which the TUI "
                             "draws on; use `dialogue chat POLICY --backend manual`, or the scripted "
                             "backend here")
+    from ..tui import make_app
+
     app = make_app(args.policy, backend=args.backend, mode=args.mode, locale=args.locale,
                    catalog_path=args.catalog, tests_path=args.tests,
                    backend_options=backend_options(args), allow_drafts=args.dev)
