@@ -32,6 +32,7 @@ __all__ = ["Engine", "Session", "Trace", "Turn", "default_understanding"]
 
 MODES = ("prompted", "executed")
 UNDERSTANDINGS = ("encoder", "model", "hybrid")
+MAX_SESSIONS = 1000  # sessions one engine keeps in memory by default
 HYBRID_CANDIDATES = 5  # replies the language model chooses among in hybrid understanding
 ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
 
@@ -110,9 +111,15 @@ class Engine:
     registered encoder name, a path to a sentence-transformers ONNX model, or an encoder.
 
     `store` (a file path or a `Store`) keeps sessions and an audited record of every turn;
-    without it sessions live in memory only. `store_messages=False` and `redact`
-    (str -> str) apply when the engine opens the store from a path. `on_change` is the
-    default for resuming a session whose policy or catalog changed: "error" or "continue".
+    without it sessions live in memory only. `store_messages=False`, `redact` (str -> str)
+    and `audit_key` (bytes, text or a key file) apply when the engine opens the store from a
+    path. `on_change` is the default for resuming a session whose policy or catalog changed:
+    "error" or "continue".
+
+    At most `max_sessions` sessions stay in memory (None: no bound): beyond it the least
+    recently used idle one is released. A stored session is resumed from the store on its
+    next `engine.session(id)`; without a store a released session is gone. `drop_session`
+    releases one at once.
     """
 
     def __init__(self, policy: Policy, *, mode: str = "prompted", backend: Backend | str | None = None,
@@ -120,7 +127,9 @@ class Engine:
                  max_message_chars: int = 4000, history_turns: int = 12,
                  store: Store | str | os.PathLike | None = None, store_messages: bool | None = None,
                  redact: Callable[[str], str] | None = None, on_change: str = "error",
-                 understanding: str | None = None, encoder: Any = None) -> None:
+                 understanding: str | None = None, encoder: Any = None,
+                 audit_key: bytes | str | os.PathLike | None = None,
+                 max_sessions: int | None = MAX_SESSIONS) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if understanding is not None and understanding not in UNDERSTANDINGS:
@@ -138,7 +147,10 @@ class Engine:
         self.history_turns = history_turns
         self._backend = backend
         self._backend_lock = threading.Lock()
-        self._sessions: dict[str, Session] = {}
+        if max_sessions is not None and max_sessions < 1:
+            raise ValueError(f"max_sessions is at least 1 (or None: no bound), not {max_sessions!r}")
+        self.max_sessions = max_sessions
+        self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._sessions_lock = threading.Lock()
         self._explored: OrderedDict[str, Exploration] = OrderedDict()
         self.understanding = understanding or default_understanding(backend)
@@ -147,7 +159,7 @@ class Engine:
         self._matcher_lock = threading.Lock()
         _check_unclear(policy, self.catalog)
         self.on_change = _checked_on_change(on_change)
-        self.store, self._owns_store = _open_store(store, store_messages, redact)
+        self.store, self._owns_store = _open_store(store, store_messages, redact, audit_key)
         if self.store is not None:
             self._save_versions()
 
@@ -199,6 +211,7 @@ class Engine:
             if existing is not None:
                 if state is not None or node is not None:
                     raise SessionError(f"session {id!r} exists already; its state and node come from its turns")
+                self._sessions.move_to_end(id)
                 return existing
             if node is not None:
                 self.policy.decision_of(node)  # PolicyError naming the nodes when there is no such node
@@ -207,7 +220,28 @@ class Engine:
             else:
                 session = Session(self, id, self.policy.new_state(state), locale or self.locale, node)
             self._sessions[id] = session
+            self._release_idle()
             return session
+
+    @property
+    def live_sessions(self) -> int:
+        """How many sessions this engine holds in memory now."""
+        return len(self._sessions)
+
+    def drop_session(self, id: str) -> bool:
+        """Release session `id` from memory (a stored one is resumed on its next use); whether it was held."""
+        with self._sessions_lock:
+            return self._sessions.pop(id, None) is not None
+
+    def _release_idle(self) -> None:
+        """Keep at most `max_sessions` in memory: release the least recently used idle ones."""
+        if self.max_sessions is None:
+            return
+        for id in list(self._sessions)[:-1]:  # the newest is the one just asked for
+            if len(self._sessions) <= self.max_sessions:
+                return
+            if not self._sessions[id]._lock.locked():  # never one in the middle of a turn
+                del self._sessions[id]
 
     def explore(self, state: BaseModel, node: str | None = None) -> Exploration:
         """Exploration of a node's decision function for `state`, cached by the state's value."""
@@ -827,17 +861,17 @@ def _checked_on_change(value: str) -> str:
 
 
 def _open_store(store: Store | str | os.PathLike | None, store_messages: bool | None,
-                redact: Callable[[str], str] | None) -> tuple[Store | None, bool]:
+                redact: Callable[[str], str] | None, audit_key: Any) -> tuple[Store | None, bool]:
     """The engine's store and whether the engine opened it (and so closes it)."""
     if store is None or isinstance(store, Store):
-        if store_messages is not None or redact is not None:
-            raise ValueError("store_messages and redact apply to a store the engine opens from a path; "
-                             "pass them to Store(...) instead" if store is not None else
-                             "store_messages and redact need a store: pass store=PATH as well")
+        if store_messages is not None or redact is not None or audit_key is not None:
+            raise ValueError("store_messages, redact and audit_key apply to a store the engine opens from a "
+                             "path; pass them to Store(...) instead" if store is not None else
+                             "store_messages, redact and audit_key need a store: pass store=PATH as well")
         return store, False
     if not isinstance(store, (str, os.PathLike)):
         raise TypeError(f"store is a file path or a Store, not {type(store).__name__}")
-    return Store(store, store_messages=store_messages is not False, redact=redact), True
+    return Store(store, store_messages=store_messages is not False, redact=redact, audit_key=audit_key), True
 
 
 def _turn_record(session: Session, turn: Turn) -> TurnRecord:
@@ -895,7 +929,7 @@ def _check_versions(engine: Engine, record: SessionRecord, on_change: str) -> No
         what = " and ".join(f"{w} changed from {old} to {new}" for w, old, new in changed)
         raise SessionError(f"session {record.id!r} in {engine.store.path}: its {what}; pass "
                            "on_change=\"continue\" to continue it on the new version, or start a new session")
-    engine.store.update_versions(record.id, engine.policy.hash, engine.catalog.hash)
+    # Continued: its next turn is recorded, and audited, with the new versions.
 
 
 def _restored_turn(engine: Engine, record: TurnRecord) -> Turn:

@@ -3,7 +3,13 @@ corrections of turns in one SQLite file.
 
 A turn is one transaction: its row, the state after it, the session's counters and its
 audit row commit together or not at all. Audit rows form one chain across all sessions:
-row N holds the turn's canonical JSON, the hash of row N-1 and SHA-256(prev_hash + body).
+row N holds the turn's canonical JSON, the hash of row N-1 and SHA-256(prev_hash + body),
+or with an audit key (never kept in the file) HMAC-SHA-256 under it, so that the chain
+cannot be recomputed without the key. `meta.audit_head` holds the last row's number and
+hash (signed with the key); a head kept elsewhere proves later that nothing was cut off.
+Everything resuming a session relies on (state, node, ended, versions, lines said) is read
+from its audit rows, never from the unaudited `sessions` row, and `verify` checks that row,
+the policy source and catalog text (rehashed) and the salt against the chain.
 Appends take the write lock first (`BEGIN IMMEDIATE`), so two writers never share a
 sequence number. The file is in WAL mode with a 10 s busy timeout, so several processes
 can serve sessions from it. Turns, states, audit rows and corrections are append-only
@@ -17,7 +23,9 @@ import dataclasses
 import datetime
 import difflib
 import hashlib
+import hmac
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -35,8 +43,8 @@ from .errors import CatalogError, SessionError, StoreError
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-__all__ = ["SCHEMA_VERSION", "CorrectionRecord", "SessionRecord", "Store", "TurnRecord", "VerifyResult",
-           "canonical_json", "is_message_digest"]
+__all__ = ["KEY_ENV", "KEY_FILE_ENV", "SCHEMA_VERSION", "CorrectionRecord", "SessionRecord", "Store",
+           "TurnRecord", "VerifyResult", "canonical_json", "is_message_digest", "read_key"]
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
@@ -44,12 +52,37 @@ GENESIS = "0" * 64  # the "previous hash" of audit row 1
 # A read-only open reads a file of this version or later as it is: later versions only add
 # tables (version 3: corrections), so its sessions, turns and audit chain read the same.
 READ_AS_IS_FROM = 2
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what `store_messages=False` keeps of a message
+# What `store_messages=False` keeps of a message: a salted hash, or an HMAC under the audit key.
+_DIGEST = re.compile(r"(?:sha256|hmac-sha256):[0-9a-f]{64}")
+KEY_ENV = "DIALOGUE_AUDIT_KEY"  # the audit key itself
+KEY_FILE_ENV = "DIALOGUE_AUDIT_KEY_FILE"  # a file holding it
 
 
 def is_message_digest(message: str) -> bool:
-    """Whether a stored message is the salted hash `store_messages=False` keeps, not the text."""
+    """Whether a stored message is the hash `store_messages=False` keeps, not the text."""
     return _DIGEST.fullmatch(message) is not None
+
+
+def read_key(key: bytes | str | os.PathLike | None = None) -> bytes | None:
+    """The audit key: `key` (bytes or text, or a path to a key file), else $DIALOGUE_AUDIT_KEY_FILE,
+    else $DIALOGUE_AUDIT_KEY, else None (no key: a plain SHA-256 chain)."""
+    if key is None and os.environ.get(KEY_FILE_ENV):
+        key = Path(os.environ[KEY_FILE_ENV])
+    if key is None and os.environ.get(KEY_ENV):
+        key = os.environ[KEY_ENV]
+    if isinstance(key, os.PathLike):
+        try:
+            key = Path(key).read_bytes().strip()
+        except OSError as exc:
+            raise StoreError(f"{key}: the audit key file cannot be read ({exc.strerror or exc})") from exc
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if key is not None and not isinstance(key, bytes):
+        raise TypeError(f"audit_key is bytes, text or a key file path, not {type(key).__name__}")
+    if key is not None and len(key) < 16:
+        raise StoreError("the audit key is shorter than 16 bytes; use a long random one "
+                         "(for example `python -c 'import secrets; print(secrets.token_hex(32))'`)")
+    return key
 
 
 @dataclass(kw_only=True)
@@ -79,6 +112,8 @@ class TurnRecord:
     node: str = ""  # the node the turn ran in
     seq: int | None = None  # the audit sequence number, set when read back
     state_after: dict | None = None  # the state snapshot after the turn, set when read back
+    node_after: str | None = None  # the session's node after the turn, set when read back
+    ended_after: bool = False  # whether the turn ended the session, set when read back
 
 
 @dataclass
@@ -124,13 +159,19 @@ class CorrectionRecord:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of walking the audit chain; `head` is the last row's hash, to keep elsewhere."""
+    """The outcome of walking the audit chain; `head` is the last row's hash, to keep elsewhere.
+
+    `signed_head` is "COUNT:HASH" (":MAC" added with a key): what `dialogue audit head` prints.
+    `first_bad` is None for a fault no row is to blame for (an unused version's text).
+    """
 
     ok: bool
     count: int
     first_bad: int | None = None
     reason: str | None = None
     head: str | None = None
+    signed_head: str | None = None
+    keyed: bool = False
 
 
 # -- how a turn maps onto the turns table: (field in the audit JSON, column, kind) ----------
@@ -150,21 +191,27 @@ _TURN_COLUMNS = (
 class Store:
     """One SQLite file of sessions and their audited turns; safe to share between threads.
 
-    `store_messages=False` keeps "sha256:<hex>" of the per-store salt and the message
-    instead of its text; `redact` (str -> str) masks the message before anything is kept.
-    `readonly=None` opens read-write when the file allows it, read-only otherwise.
-    `durable=False` trades the last commits on power loss (never on a crash) for speed.
+    `store_messages=False` keeps a hash of the message instead of its text, and its digest
+    wherever the model's output or the trace repeated it; `redact` (str -> str) masks the
+    message, the raw model output, the trace and the slot values before anything is kept.
+    `audit_key` (bytes, text or a key file; default $DIALOGUE_AUDIT_KEY_FILE or
+    $DIALOGUE_AUDIT_KEY) makes the chain and the message hash HMACs under a key that is not
+    in the file. `readonly=None` opens read-write when the file allows it, read-only
+    otherwise. `durable=False` trades the last commits on power loss (never on a crash) for speed.
     """
 
     def __init__(self, path: str | Path, *, store_messages: bool = True,
                  redact: Callable[[str], str] | None = None, create: bool = True,
-                 readonly: bool | None = False, durable: bool = True) -> None:
+                 readonly: bool | None = False, durable: bool = True,
+                 audit_key: bytes | str | os.PathLike | None = None) -> None:
         self.path = Path(path)
         self.store_messages = store_messages
         self.redact = redact
         self.durable = durable
+        self._key = read_key(audit_key)
         self._lock = threading.RLock()
-        self._check_path(create and readonly is not True)
+        self._may_create = create and readonly is not True
+        self._check_path(self._may_create)
         try:
             self._open(readonly=bool(readonly))
         except _ReadOnlyFile:
@@ -210,6 +257,9 @@ class Store:
             self._execute("PRAGMA journal_mode = WAL")
             self._execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
         version = self._schema_version()
+        if version == 0 and not self._may_create:
+            raise StoreError(f"{self.path} is empty, not a session store; name the store's file "
+                             "(pass --db FILE or set DIALOGUE_DB)")
         if version < SCHEMA_VERSION and not (self._readonly and version >= READ_AS_IS_FROM):
             self._upgrade(version)
             version = SCHEMA_VERSION
@@ -217,6 +267,31 @@ class Store:
         if not self._readonly:
             self._check_writable()
         self._salt = self._meta("salt")
+        self._prepare_key()
+
+    def _prepare_key(self) -> None:
+        """Check the key against the file's; a key given to a plain chain keys it from its next row."""
+        self.keyed_from = int(self._meta("audit_keyed_from") or 0) or None  # the first HMAC row
+        if self._key is None:
+            return
+        check = self._meta("audit_key_check")
+        if self.keyed_from is not None:
+            if check != _key_check(self._key):
+                raise StoreError(f"{self.path}: the audit key does not match the one its chain is keyed "
+                                 "with; give the right key (or none, to read without verifying)")
+            return
+        if self._readonly:
+            return  # verify reports a plain chain; nothing can be written to key it
+        with self._transaction():
+            if self._meta("audit_keyed_from") is None:  # another process may have keyed it meanwhile
+                seq, digest = self._head()
+                self._set_meta("audit_keyed_from", str(seq))
+                self._set_meta("audit_key_check", _key_check(self._key))
+                self.keyed_from = seq
+                self._set_meta("audit_head", self._head_text(seq - 1, digest))
+        self.keyed_from = int(self._meta("audit_keyed_from"))
+        if self._meta("audit_key_check") != _key_check(self._key):
+            raise StoreError(f"{self.path}: the audit key does not match the one its chain is keyed with")
 
     def _schema_version(self) -> int:
         """The file's schema version (0 for an empty file); refuses other and newer files."""
@@ -302,6 +377,31 @@ class Store:
         row = self._execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def _set_meta(self, key: str, value: str) -> None:
+        self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- the chain's hashes: SHA-256, or HMAC-SHA-256 under the key from row `keyed_from` on ----
+
+    def _link(self, seq: int, prev_hash: str, body: str) -> str | None:
+        """Row `seq`'s hash; None when it is an HMAC and this store has no key."""
+        if self.keyed_from is None or seq < self.keyed_from:
+            return _sha256(prev_hash + body)
+        if self._key is None:
+            return None
+        return hmac.new(_derived(self._key, "chain"), (prev_hash + body).encode("utf-8"), "sha256").hexdigest()
+
+    def _head_text(self, seq: int, digest: str) -> str:
+        """ "COUNT:HASH", with ":MAC" (the count and hash signed with the key) on a keyed chain."""
+        head = f"{seq}:{digest}"
+        if self._key is not None and self.keyed_from is not None:
+            head += ":" + hmac.new(_derived(self._key, "head"), head.encode(), "sha256").hexdigest()
+        return head
+
+    def _require_key(self, doing: str) -> None:
+        if self.keyed_from is not None and self._key is None:
+            raise StoreError(f"{self.path}: its audit chain is keyed, so {doing} needs the audit key: pass "
+                             f"audit_key=..., or set {KEY_ENV} or {KEY_FILE_ENV}")
+
     def close(self) -> None:
         """Close the file; WAL content is checkpointed when the last connection goes."""
         with self._lock:
@@ -335,6 +435,7 @@ class Store:
         """A new session with its initial state snapshot (turn 0); SessionError if the id exists."""
         state_json, now = _json(state, f"the state of session {session_id!r}"), _now()
         with self._writing(f"creating session {session_id!r}"):
+            self._require_key(f"creating a session in {self.path}")
             if self._session_row(session_id) is not None:
                 raise SessionError(f"session {session_id!r} exists already in {self.path}; "
                                    "resume it or choose another id")
@@ -346,31 +447,41 @@ class Store:
                           "VALUES (?, 0, ?, ?, 0, NULL, ?)", (session_id, state_json, node, now))
 
     def load_session(self, session_id: str) -> SessionRecord | None:
-        """A session with its latest state and all its turns, or None when the id is unknown."""
+        """A session with its latest state and all its turns, or None when the id is unknown.
+
+        Turns, state, node, ended and versions are read from the session's audit rows (each
+        checked against its own hash), not from the `sessions` row, which no hash covers.
+        """
         with self._reading(f"loading session {session_id!r}"):
             row = self._session_row(session_id)
             if row is None:
                 return None
-            state = self._row("SELECT state, node FROM states WHERE session_id = ? "
-                              "ORDER BY turn DESC LIMIT 1", (session_id,))
-            turns = self._rows("SELECT t.*, s.state AS after_state FROM turns t LEFT JOIN states s "
-                               "ON s.session_id = t.session_id AND s.turn = t.turn + 1 "
-                               "WHERE t.session_id = ? ORDER BY t.turn", (session_id,))
+            start = self._row("SELECT state, node FROM states WHERE session_id = ? AND turn = 0", (session_id,))
+            turns = self._audited_turns(session_id)
+        last = turns[-1] if turns else None
+        state = last.state_after if last else json.loads(start["state"]) if start else {}
         return SessionRecord(
-            id=row["id"], policy_name=row["policy_name"], policy_hash=row["policy_hash"],
-            catalog_hash=row["catalog_hash"], state=json.loads(state["state"]) if state else {},
-            locale=row["locale"], mode=row["mode"], ended=bool(row["ended"]), node=row["node"],
-            turns=[_turn_record(t) for t in turns], created_at=row["created_at"],
-            updated_at=row["updated_at"])
+            id=row["id"], policy_name=row["policy_name"],
+            policy_hash=last.policy_hash if last else row["policy_hash"],
+            catalog_hash=last.catalog_hash if last else row["catalog_hash"], state=state or {},
+            locale=last.locale if last else row["locale"], mode=row["mode"],
+            ended=bool(last and last.ended_after), node=last.node_after if last else (start or row)["node"],
+            turns=turns, created_at=row["created_at"], updated_at=row["updated_at"])
 
-    def update_versions(self, session_id: str, policy_hash: str, catalog_hash: str) -> None:
-        """Move a session onto another policy and catalog version (saved before)."""
-        with self._writing(f"updating the versions of session {session_id!r}"):
-            if self._session_row(session_id) is None:
-                raise SessionError(f"no session {session_id!r} in {self.path}")
-            self._require_versions(policy_hash, catalog_hash)
-            self._execute("UPDATE sessions SET policy_hash = ?, catalog_hash = ?, updated_at = ? WHERE id = ?",
-                          (policy_hash, catalog_hash, _now(), session_id))
+    def _audited_turns(self, session_id: str) -> list[TurnRecord]:
+        """The session's turns as their audit rows hold them, oldest first."""
+        records = []
+        for row in self._rows("SELECT seq, body, prev_hash, hash FROM audit WHERE session_id = ? ORDER BY seq",
+                              (session_id,)):
+            link = self._link(row["seq"], row["prev_hash"], row["body"])
+            if link is not None and not hmac.compare_digest(link, row["hash"]):
+                raise StoreError(f"{self.path}: audit row {row['seq']} of session {session_id!r} does not "
+                                 "match its hash (it was edited); run `dialogue audit verify`")
+            records.append(_audited_record(json.loads(row["body"]), row["seq"]))
+        if [r.index for r in records] != list(range(len(records))):
+            raise StoreError(f"{self.path}: the audit rows of session {session_id!r} are not its turns 0 "
+                             f"to {len(records) - 1}; run `dialogue audit verify`")
+        return records
 
     def sessions(self) -> list[dict]:
         """Every session, most recently active first: id, policy, hashes, turns, activity, ended."""
@@ -392,7 +503,12 @@ class Store:
     # -- turns ---------------------------------------------------------------------------
 
     def message_digest(self, message: str) -> str:
-        """What `store_messages=False` keeps of a message: "sha256:" + hex(salt + message)."""
+        """What `store_messages=False` keeps of a message: "hmac-sha256:" + HMAC under the audit
+        key, or without a key "sha256:" + hex(salt + message), which anyone holding the file
+        can test guesses against (the salt is in it)."""
+        if self._key is not None:
+            digest = hmac.new(_derived(self._key, "message"), message.encode("utf-8"), "sha256")
+            return "hmac-sha256:" + digest.hexdigest()
         return "sha256:" + _sha256(self._salt + message)
 
     def _stored_message(self, message: str) -> str:
@@ -411,6 +527,32 @@ class Store:
                              "the turn was not stored")
         return redacted
 
+    def _private(self, doc: dict, message: str) -> None:
+        """Apply the privacy switches to every stored copy of user text in a turn's document:
+        the raw model output, the trace, slot values, the text and the fallback reason."""
+        kept = doc["message"]
+        if self.store_messages and self.redact is None:
+            return
+        pattern = None
+        variants = {v for v in (message.strip(), self._redacted(message).strip() if self.redact else "") if v}
+        if not self.store_messages and variants:
+            pattern = re.compile("|".join(rf"(?<!\w){re.escape(v)}(?!\w)"
+                                          for v in sorted(variants, key=len, reverse=True)), re.IGNORECASE)
+
+        def scrub(value: Any) -> Any:
+            if isinstance(value, str):
+                if self.redact is not None:
+                    value = self._redacted(value)
+                return pattern.sub(kept, value) if pattern is not None else value
+            if isinstance(value, list):
+                return [scrub(v) for v in value]
+            if isinstance(value, dict):
+                return {k: scrub(v) for k, v in value.items()}
+            return value
+
+        for name in _PRIVATE_FIELDS:
+            doc[name] = scrub(doc[name])
+
     def record_turn(self, record: TurnRecord, new_state: dict, *, ended: bool = False,
                     node: str | None = None) -> int:
         """Store a turn, the state after it and its audit row in one transaction; returns its seq.
@@ -418,29 +560,45 @@ class Store:
         `node` is the session's node after the turn (None: unchanged).
         """
         doc = _turn_doc(record, self._stored_message(record.message), new_state, ended, node)
+        self._private(doc, record.message)
         with self._writing(f"recording turn {record.index} of session {record.session_id!r}"):
-            session = self._turn_session(record)
+            self._require_key(f"recording a turn in {self.path}")
+            session, last = self._turn_session(record)
             if node is None:
-                doc["after"]["node"] = session["node"]
+                doc["after"]["node"] = last["after"]["node"] if last else session["node"]
+            if record.index == 0:
+                doc["start"] = self._start_facts(session)
             seq, prev_hash = self._head()
-            doc.update(self._version_digests(record.policy_hash, record.catalog_hash), seq=seq)
+            doc.update(self._version_digests(record.policy_hash, record.catalog_hash), seq=seq,
+                       salt_sha256=_sha256(self._salt))
             body = canonical_json(doc)
-            digest = _sha256(prev_hash + body)
+            digest = self._link(seq, prev_hash, body)
             self._append(seq, doc, body, prev_hash, digest)
         return seq
 
-    def _turn_session(self, record: TurnRecord) -> dict:
-        """The session row, checked: it exists, has not ended, and this is its next turn."""
+    def _start_facts(self, session: dict) -> dict:
+        """What a session started from, audited with its first turn: the state, node and names."""
+        start = self._row("SELECT state, node FROM states WHERE session_id = ? AND turn = 0", (session["id"],))
+        return {"state": json.loads(start["state"]) if start else None, "node": start["node"] if start else None,
+                "policy_name": session["policy_name"], "locale": session["locale"], "mode": session["mode"]}
+
+    def _turn_session(self, record: TurnRecord) -> tuple[dict, dict | None]:
+        """The session row and its last audited turn, checked: it has not ended and this is its
+        next turn (both read from the audit rows, not from the session row)."""
         session = self._session_row(record.session_id)
         if session is None:
             raise SessionError(f"no session {record.session_id!r} in {self.path}; create it first")
-        if session["ended"]:
+        last = self._execute("SELECT body FROM audit WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+                             (record.session_id,)).fetchone()
+        last = json.loads(last[0]) if last else None
+        turns = last["index"] + 1 if last else 0
+        if last and last["after"]["ended"]:
             raise SessionError(f"session {record.session_id!r} has ended; start a new session")
-        if record.index != session["turns"]:
-            raise SessionError(f"session {record.session_id!r} has {session['turns']} turns in {self.path}, "
-                               f"so its next turn is {session['turns']}, not {record.index}: another "
+        if record.index != turns:
+            raise SessionError(f"session {record.session_id!r} has {turns} turns in {self.path}, "
+                               f"so its next turn is {turns}, not {record.index}: another "
                                "process advanced it; load the session again")
-        return session
+        return session, last
 
     def _head(self) -> tuple[int, str]:
         """The next sequence number and the hash it must chain to."""
@@ -448,11 +606,16 @@ class Store:
         return (last[0] + 1, last[1]) if last else (1, GENESIS)
 
     def _version_digests(self, policy_hash: str, catalog_hash: str) -> dict:
-        """SHA-256 of the policy source and catalog text, so the chain vouches for them too."""
+        """SHA-256 of the policy source and catalog text, so the chain vouches for them too;
+        the texts are hashed again, so an edited text is refused, not vouched for."""
         self._require_versions(policy_hash, catalog_hash)
-        policy = self._execute("SELECT source_sha256 FROM policies WHERE hash = ?", (policy_hash,)).fetchone()
-        catalog = self._execute("SELECT text_sha256 FROM catalogs WHERE hash = ?", (catalog_hash,)).fetchone()
-        return {"policy_source_sha256": policy[0], "catalog_text_sha256": catalog[0]}
+        policy = self._execute("SELECT source, source_sha256 FROM policies WHERE hash = ?", (policy_hash,)).fetchone()
+        catalog = self._execute("SELECT text, text_sha256 FROM catalogs WHERE hash = ?", (catalog_hash,)).fetchone()
+        for what, value, (text, digest) in (("policy", policy_hash, policy), ("catalog", catalog_hash, catalog)):
+            if _sha256(text) != digest:
+                raise StoreError(f"{self.path}: the stored {what} version {value[:8]} was edited (its text no "
+                                 "longer matches its digest); run `dialogue audit verify`")
+        return {"policy_source_sha256": policy[1], "catalog_text_sha256": catalog[1]}
 
     def _append(self, seq: int, doc: dict, body: str, prev_hash: str, digest: str) -> None:
         after = doc["after"]
@@ -466,9 +629,11 @@ class Store:
                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (doc["session_id"], doc["index"] + 1, _json(after["state"]), after["node"],
                        int(after["ended"]), seq, doc["created_at"]))
-        self._execute("UPDATE sessions SET turns = turns + 1, node = ?, ended = ?, updated_at = ? WHERE id = ?",
-                      (after["node"], int(after["ended"]), _now(), doc["session_id"]))
-        self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)", (f"{seq}:{digest}",))
+        self._execute("UPDATE sessions SET turns = ?, node = ?, ended = ?, policy_hash = ?, catalog_hash = ?, "
+                      "updated_at = ? WHERE id = ?",
+                      (doc["index"] + 1, after["node"], int(after["ended"]), doc["policy_hash"],
+                       doc["catalog_hash"], _now(), doc["session_id"]))
+        self._set_meta("audit_head", self._head_text(seq, digest))
 
     # -- corrections: a reviewer's right reply for a stored turn ---------------------------
 
@@ -556,36 +721,140 @@ class Store:
                               "WHERE t.session_id = ? ORDER BY t.turn", (session_id,))
         return iter([_doc_from_row(row) | {"audit_hash": row["audit_hash"]} for row in rows])
 
-    def verify(self) -> VerifyResult:
-        """Walk the audit chain and check every turn, state and version against it."""
+    def verify(self, head: str | None = None) -> VerifyResult:
+        """Walk the audit chain and check every turn, state, session, version text and the salt
+        against it. `head` ("COUNT:HASH[:MAC]", from `audit head` and kept elsewhere) must name
+        a row of the chain as it is now: nothing was cut off or replaced since it was taken."""
+        external = _parse_head(head, "the head given") if head is not None else None
+        if self.keyed_from is not None and self._key is None:
+            raise StoreError(f"{self.path}: its audit chain is keyed (an HMAC from row {self.keyed_from} on); "
+                             f"give the key to verify it (--key-file FILE, {KEY_FILE_ENV} or {KEY_ENV})")
         with self._reading("verifying the audit chain"):
-            walk = _ChainWalk()
+            walk = _ChainWalk(self, external)
             cursor = self._execute("SELECT a.seq AS a_seq, a.body AS a_body, a.prev_hash AS a_prev, "
-                                   "a.hash AS a_hash, j.* FROM audit a LEFT JOIN (" + _joined_turns()
-                                   + ") j ON j.seq = a.seq ORDER BY a.seq")
+                                   "a.hash AS a_hash, a.session_id AS a_session, a.turn AS a_turn, j.* "
+                                   "FROM audit a LEFT JOIN (" + _joined_turns() + ") j ON j.seq = a.seq "
+                                   "ORDER BY a.seq")
             names = [d[0] for d in cursor.description]
             for row in cursor:
                 if not walk.step(dict(zip(names, row))):
                     break
-            orphan = self._execute("SELECT min(t.seq) FROM turns t LEFT JOIN audit a ON a.seq = t.seq "
-                                   "WHERE a.seq IS NULL").fetchone()[0]
-            head = self._meta("audit_head")
-        return walk.result(orphan, head)
+            ends = self._head_problems(walk, self._meta("audit_head"))
+            problems = walk.problems() + self._orphans() + self._version_problems() + ends
+            if not ends:  # a cut or added tail explains session rows that disagree with it
+                problems += self._session_problems(walk)
+            if walk.bad is None and self._key is not None and self.keyed_from is None:
+                problems.append((1, "the chain is not keyed, but a key was given: it was started without "
+                                    "the key, or stripped of it and recomputed"))
+        return walk.result(problems, self._head_text(walk.count, walk.prev))
+
+    def _orphans(self) -> list[tuple[int | None, str]]:
+        orphan = self._execute("SELECT min(t.seq) FROM turns t LEFT JOIN audit a ON a.seq = t.seq "
+                               "WHERE a.seq IS NULL").fetchone()[0]
+        return [(orphan, f"turn with seq {orphan} has no audit row (a row was inserted)")] if orphan else []
+
+    def _session_problems(self, walk: _ChainWalk) -> list[tuple[int | None, str]]:
+        """Each session row agrees with its audited turns: count, node, ended, versions, names."""
+        if walk.bad is not None:
+            return []  # the walk stopped: later turns were not read
+        rows = {r["id"]: r for r in self._rows("SELECT * FROM sessions")}
+        problems = [(None, f"session {id!r} has {row['turns']} turns in the sessions table, but the "
+                                "chain has none of them") for id, row in rows.items()
+                    if id not in walk.sessions and (row["turns"] or row["ended"])]
+        for session_id, last in walk.sessions.items():
+            row = rows.get(session_id)
+            if row is None:
+                problems.append((last["seq"], f"session {session_id!r} of audit row {last['seq']} is missing "
+                                              "from the sessions table"))
+                continue
+            expected = {"turns": last["index"] + 1, "node": last["after"]["node"],
+                        "ended": int(bool(last["after"]["ended"]))}
+            if "salt_sha256" in last:  # written by a store that keeps the session's versions with its turns
+                expected.update(policy_hash=last["policy_hash"], catalog_hash=last["catalog_hash"])
+            start = walk.starts.get(session_id)
+            if start is not None:
+                expected.update({k: start[k] for k in ("policy_name", "locale", "mode")})
+            for column, value in expected.items():
+                if row[column] != value:
+                    problems.append((last["seq"], f"session {session_id!r} has {column} {row[column]!r} in the "
+                                                  f"sessions table, but its audited turns say {value!r}"))
+                    break
+        return problems
+
+    def _version_problems(self) -> list[tuple[int | None, str]]:
+        """Every policy source and catalog text still hashes to its digest (the texts are rehashed)."""
+        problems = []
+        for table, text, what in (("policies", "source", "policy"), ("catalogs", "text", "catalog")):
+            column = "policy_hash" if what == "policy" else "catalog_hash"
+            for row in self._rows(f"SELECT hash, {text} AS text, {text}_sha256 AS digest FROM {table}"):
+                if _sha256(row["text"]) == row["digest"]:
+                    continue
+                first = self._execute(f"SELECT min(seq) FROM turns WHERE {column} = ?", (row["hash"],)).fetchone()[0]
+                problems.append((first, f"the stored {what} {text} of version {row['hash'][:8]} was edited: "
+                                        "it no longer hashes to its digest"))
+        return problems
+
+    def _head_problems(self, walk: _ChainWalk, stored: str | None) -> list[tuple[int | None, str]]:
+        """The chain ends where the last commit said (a signed head when keyed); and it holds the
+        row that an external head names."""
+        if walk.bad is not None:
+            return []
+        problems = []
+        if self.keyed_from is not None and self._key is not None:
+            if stored is None or stored.count(":") != 2:
+                return [(walk.count + 1 if stored is None else 0, "the store's signed head is missing: "
+                                                                  "rows (or the head) were deleted")]
+            if not hmac.compare_digest(stored, _signed(self, stored)):
+                return [(_parse_head(stored, "the stored head")[0] or 1, "the store's head is not signed with "
+                                                                          "this key (it was rewritten)")]
+        problems += walk.head_problems(_parse_head(stored or "0:" + GENESIS, "the stored head"), "the last commit")
+        if walk.external is not None:
+            problems += walk.head_problems(walk.external, "the head given", external=True)
+            mac = walk.external[2]
+            if mac is not None and self._key is not None and self.keyed_from is not None:
+                text = f"{walk.external[0]}:{walk.external[1]}"
+                if not hmac.compare_digest(self._head_text(walk.external[0], walk.external[1]), f"{text}:{mac}"):
+                    problems.append((walk.external[0], "the head given is not signed with this key"))
+        return problems
+
+
+def _signed(store: Store, head: str) -> str:
+    seq, digest, _ = _parse_head(head, "the stored head")
+    return store._head_text(seq, digest)
+
+
+def _parse_head(text: str, what: str) -> tuple[int, str, str | None]:
+    """ "COUNT:HASH[:MAC]" as (count, hash, mac or None); a StoreError when it is not one."""
+    parts = text.strip().split(":")
+    if len(parts) not in (2, 3) or not parts[0].isdigit() or not re.fullmatch(r"[0-9a-f]{64}", parts[1]):
+        raise StoreError(f"{what} is not a head of an audit chain (COUNT:HASH or COUNT:HASH:MAC, "
+                         f"as `dialogue audit head` prints): {text.strip()[:80]!r}")
+    return int(parts[0]), parts[1], parts[2] if len(parts) == 3 else None
 
 
 class _ChainWalk:
     """Walks audit rows in order, stopping at the first one that does not hold."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store, external: tuple[int, str, str | None] | None) -> None:
+        self.store, self.external = store, external
         self.expected, self.prev, self.count = 1, GENESIS, 0
         self.bad: tuple[int, str] | None = None
+        self.hashes: dict[int, str] = {}  # the hashes heads are checked against
+        self.sessions: dict[str, dict] = {}  # each session's last audited turn
+        self.starts: dict[str, dict] = {}  # each session's audited start
 
     def step(self, row: dict) -> bool:
         problem = self._problem(row)
         if problem is not None:
             self.bad = problem
             return False
+        body = row["a_doc"]
         self.expected, self.prev, self.count = row["a_seq"] + 1, row["a_hash"], self.count + 1
+        if self.external is not None and row["a_seq"] == self.external[0]:
+            self.hashes[row["a_seq"]] = row["a_hash"]
+        self.sessions[body["session_id"]] = body
+        if "start" in body:
+            self.starts[body["session_id"]] = body["start"]
         return True
 
     def _problem(self, row: dict) -> tuple[int, str] | None:
@@ -596,37 +865,58 @@ class _ChainWalk:
             return seq, f"audit row {seq} is out of sequence (expected {self.expected})"
         if row["a_prev"] != self.prev:
             return seq, f"audit row {seq} does not chain to row {seq - 1} (a row was removed or replaced)"
-        if _sha256(row["a_prev"] + row["a_body"]) != row["a_hash"]:
+        if not hmac.compare_digest(self.store._link(seq, row["a_prev"], row["a_body"]), row["a_hash"]):
             return seq, f"audit row {seq} was edited: its hash does not match its content"
         if row["seq"] is None:
             return seq, f"the turn of audit row {seq} is missing from the turns table"
-        differs = _first_difference(json.loads(row["a_body"]), _doc_from_row(row) | {"seq": seq})
+        audited = row["a_doc"] = json.loads(row["a_body"])
+        if (row["a_session"], row["a_turn"]) != (audited.get("session_id"), audited.get("index")):
+            return seq, f"audit row {seq} was moved to another session or turn"
+        differs = _first_difference(audited, self._rebuilt(row, audited))
         if differs:
             return seq, f"the stored turn differs from audit row {seq} in {differs!r}"
         return None
 
-    def result(self, orphan: int | None, head: str | None) -> VerifyResult:
-        problems = [self.bad] if self.bad else []
-        if orphan is not None:
-            problems.append((orphan, f"turn with seq {orphan} has no audit row (a row was inserted)"))
-        if self.bad is None:
-            problems.extend(self._head_problem(head))
-        if not problems:
-            return VerifyResult(True, self.count, head=self.prev if self.count else None)
-        seq, reason = min(problems)
-        return VerifyResult(False, self.count, first_bad=seq, reason=reason)
+    def _rebuilt(self, row: dict, audited: dict) -> dict:
+        """The audit document as the tables hold it now, with what this row's version audited."""
+        doc = _doc_from_row(row) | {"seq": row["a_seq"]}
+        if "salt_sha256" in audited:
+            doc["salt_sha256"] = _sha256(self.store._salt or "")
+        if "start" in audited:
+            start = self.store._row("SELECT s.state, s.node, x.policy_name, x.locale, x.mode FROM states s "
+                                    "LEFT JOIN sessions x ON x.id = s.session_id WHERE s.session_id = ? "
+                                    "AND s.turn = 0", (row["session_id"],))
+            doc["start"] = None if start is None else start | {"state": json.loads(start["state"])}
+        return doc
 
-    def _head_problem(self, head: str | None) -> list[tuple[int, str]]:
-        """The chain must end where the last commit said it ends (catches cut-off tails)."""
+    def problems(self) -> list[tuple[int | None, str]]:
+        return [self.bad] if self.bad else []
+
+    def head_problems(self, head: tuple[int, str, str | None], what: str,
+                      external: bool = False) -> list[tuple[int, str]]:
+        """The chain holds the row `head` names: it ends there (the last commit's head) or goes on
+        from it (an external head: turns recorded since are fine)."""
         last = self.expected - 1
-        head_seq, _, head_hash = (head or "0:" + GENESIS).partition(":")
-        if int(head_seq) > last:
-            return [(last + 1, f"audit rows {last + 1} to {head_seq} are missing (the chain was cut)")]
-        if int(head_seq) < last:
-            return [(int(head_seq) + 1, f"audit row {int(head_seq) + 1} was added after the last commit")]
-        if head_hash != self.prev:
-            return [(last, f"audit row {last} is not the row that was committed")]
+        seq, digest, _ = head
+        if seq > last:
+            return [(last + 1, f"audit rows {last + 1} to {seq} are missing: {what} names {seq} rows "
+                               "(the chain was cut)")]
+        if seq < last and not external:
+            return [(seq + 1, f"audit row {seq + 1} was added after {what}")]
+        found = self.prev if seq == last else self.hashes.get(seq)
+        if seq and found != digest:
+            return [(seq, f"audit row {seq} is not the row {what} names (the chain was rewritten)")]
+        if seq == 0 and digest != GENESIS:
+            return [(1, f"{what} is not of this chain")]
         return []
+
+    def result(self, problems: list[tuple[int | None, str]], signed: str | None) -> VerifyResult:
+        keyed = self.store.keyed_from is not None
+        if not problems:
+            return VerifyResult(True, self.count, head=self.prev if self.count else None,
+                                signed_head=signed, keyed=keyed)
+        seq, reason = min(problems, key=lambda p: (p[0] is None, p[0] or 0))
+        return VerifyResult(False, self.count, first_bad=seq, reason=reason, keyed=keyed)
 
 
 # -- the audit document ---------------------------------------------------------------------
@@ -634,6 +924,9 @@ class _ChainWalk:
 def canonical_json(value: Any) -> str:
     """The one JSON text of a value: sorted keys, no spaces, UTF-8; what the chain hashes."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+_PRIVATE_FIELDS = ("raw", "trace", "slots", "text", "fallback_reason")  # where user text can be repeated
 
 
 def _turn_doc(record: TurnRecord, message: str, new_state: dict, ended: bool, node: str | None) -> dict:
@@ -663,10 +956,12 @@ def _joined_turns(extra: str = "") -> str:
             "LEFT JOIN catalogs c ON c.hash = t.catalog_hash ")
 
 
-def _turn_record(row: dict) -> TurnRecord:
-    values = {name: _from_column(row[column], kind) for name, column, kind in _TURN_COLUMNS}
-    after = row.get("after_state")
-    return TurnRecord(**values, seq=row["seq"], state_after=json.loads(after) if after is not None else None)
+def _audited_record(body: dict, seq: int) -> TurnRecord:
+    """A turn as its audit row holds it."""
+    after = body.get("after") or {}
+    values = {name: body.get(name) for name, _, _ in _TURN_COLUMNS if name in body}
+    return TurnRecord(**values, seq=seq, state_after=after.get("state"), node_after=after.get("node"),
+                      ended_after=bool(after.get("ended")))
 
 
 def _correction_record(row: dict, supersedes: str | None) -> CorrectionRecord:
@@ -723,6 +1018,16 @@ def _json(value: Any, what: str = "a value") -> str:
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _derived(key: bytes, purpose: str) -> bytes:
+    """One key per use of the audit key: the chain, the head, message digests."""
+    return hmac.new(key, f"dialogue audit {purpose}".encode(), "sha256").digest()
+
+
+def _key_check(key: bytes) -> str:
+    """What the file keeps to tell a wrong key from tampering (says nothing about the key)."""
+    return hmac.new(_derived(key, "check"), b"check", "sha256").hexdigest()[:16]
 
 
 def _now() -> str:

@@ -110,16 +110,16 @@ def test_a_new_session_starts_from_its_initial_state(store):
     assert (session.policy_name, session.policy_hash, session.catalog_hash) == ("shop", POLICY_HASH, CATALOG_HASH)
 
 
-def test_update_versions_moves_the_session_and_keeps_old_turns(store):
+def test_a_turn_on_new_versions_moves_the_session_and_keeps_old_turns(store):
+    """The session's versions are those of its last audited turn: a move is recorded by the turn."""
     say(store, "s", 0)
     store.save_versions("shop", "q" * 64, "new policy", "shop", "d" * 64, "new catalog")
-    store.update_versions("s", "q" * 64, "d" * 64)
     say(store, "s", 1, policy_hash="q" * 64, catalog_hash="d" * 64)
     session = store.load_session("s")
     assert (session.policy_hash, session.catalog_hash) == ("q" * 64, "d" * 64)
     assert [t.policy_hash for t in session.turns] == [POLICY_HASH, "q" * 64]
     with pytest.raises(StoreError, match="no catalog version"):
-        store.update_versions("s", "q" * 64, "e" * 64)
+        say(store, "s", 2, policy_hash="q" * 64, catalog_hash="e" * 64)
     assert store.verify().ok
 
 
