@@ -46,11 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["KEY_ENV", "KEY_FILE_ENV", "SCHEMA_VERSION", "CorrectionRecord", "SessionRecord", "Store",
            "TurnRecord", "VerifyResult", "canonical_json", "is_message_digest", "read_key"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 10.0
 GENESIS = "0" * 64  # the "previous hash" of audit row 1
 # A read-only open reads a file of this version or later as it is: later versions only add
-# tables (version 3: corrections), so its sessions, turns and audit chain read the same.
+# tables (version 3: corrections) or audit fields (version 4), so its sessions, turns and
+# audit chain read the same.
 READ_AS_IS_FROM = 2
 # What `store_messages=False` keeps of a message: a salted hash, or an HMAC under the audit key.
 _DIGEST = re.compile(r"(?:sha256|hmac-sha256):[0-9a-f]{64}")
@@ -257,7 +258,8 @@ class Store:
             self._execute("PRAGMA journal_mode = WAL")
             self._execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
         version = self._schema_version()
-        if version == 0 and not self._may_create:
+        created = version == 0
+        if created and not self._may_create:
             raise StoreError(f"{self.path} is empty, not a session store; name the store's file "
                              "(pass --db FILE or set DIALOGUE_DB)")
         if version < SCHEMA_VERSION and not (self._readonly and version >= READ_AS_IS_FROM):
@@ -267,31 +269,36 @@ class Store:
         if not self._readonly:
             self._check_writable()
         self._salt = self._meta("salt")
-        self._prepare_key()
-
-    def _prepare_key(self) -> None:
-        """Check the key against the file's; a key given to a plain chain keys it from its next row."""
         self.keyed_from = int(self._meta("audit_keyed_from") or 0) or None  # the first HMAC row
-        if self._key is None:
-            return
-        check = self._meta("audit_key_check")
-        if self.keyed_from is not None:
-            if check != _key_check(self._key):
+        if self._key is not None and created:
+            self.key_chain()  # a new file with a key: keyed from its first row
+        self._check_key()
+
+    def _check_key(self) -> None:
+        if self._key is not None and self.keyed_from is not None:
+            if self._meta("audit_key_check") != _key_check(self._key):
                 raise StoreError(f"{self.path}: the audit key does not match the one its chain is keyed "
-                                 "with; give the right key (or none, to read without verifying)")
-            return
-        if self._readonly:
-            return  # verify reports a plain chain; nothing can be written to key it
-        with self._transaction():
+                                 "with; give the right key (or none, to read it without verifying)")
+
+    def key_chain(self) -> int:
+        """Key a chain started without a key: rows from the next one on are HMACs under this
+        store's key (the earlier ones stay SHA-256, linked to them); returns that row's number.
+
+        Done once, on purpose: a store given a key that its chain was not keyed with is
+        otherwise refused for writing, since a chain stripped of its key looks the same.
+        """
+        if self._key is None:
+            raise StoreError("key_chain() needs a store opened with audit_key=...")
+        with self._lock, self._guard("keying the audit chain"), self._transaction():
             if self._meta("audit_keyed_from") is None:  # another process may have keyed it meanwhile
                 seq, digest = self._head()
                 self._set_meta("audit_keyed_from", str(seq))
                 self._set_meta("audit_key_check", _key_check(self._key))
                 self.keyed_from = seq
                 self._set_meta("audit_head", self._head_text(seq - 1, digest))
-        self.keyed_from = int(self._meta("audit_keyed_from"))
-        if self._meta("audit_key_check") != _key_check(self._key):
-            raise StoreError(f"{self.path}: the audit key does not match the one its chain is keyed with")
+            self.keyed_from = int(self._meta("audit_keyed_from"))
+        self._check_key()
+        return self.keyed_from
 
     def _schema_version(self) -> int:
         """The file's schema version (0 for an empty file); refuses other and newer files."""
@@ -398,9 +405,15 @@ class Store:
         return head
 
     def _require_key(self, doing: str) -> None:
+        """A keyed chain takes rows only with its key; a key is not silently applied to a plain one."""
         if self.keyed_from is not None and self._key is None:
             raise StoreError(f"{self.path}: its audit chain is keyed, so {doing} needs the audit key: pass "
                              f"audit_key=..., or set {KEY_ENV} or {KEY_FILE_ENV}")
+        if self.keyed_from is None and self._key is not None:
+            raise StoreError(f"{self.path}: its audit chain was started without a key (or stripped of it), so "
+                             f"{doing} with a key is refused; to key it from its next row on, call "
+                             "Store(path, audit_key=...).key_chain() once (check it with `dialogue audit verify` "
+                             "first)")
 
     def close(self) -> None:
         """Close the file; WAL content is checkpointed when the last connection goes."""
@@ -423,6 +436,7 @@ class Store:
         """Keep a policy's source and a catalog's text under their hashes (idempotent)."""
         now = _now()
         with self._writing("saving policy and catalog versions"):
+            self._require_key("saving versions")
             self._execute("INSERT OR IGNORE INTO policies (hash, name, source, source_sha256, first_seen) "
                           "VALUES (?, ?, ?, ?, ?)",
                           (policy_hash, policy_name, policy_source, _sha256(policy_source), now))
@@ -1129,4 +1143,11 @@ def _append_only(db: Database, table: str) -> None:
                    f"BEGIN SELECT RAISE(ABORT, '{table} rows are append-only'); END")
 
 
-MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [(1, _schema_1), (2, _schema_2), (3, _schema_3)]
+def _schema_4(db: Database) -> None:
+    """No table changes: from version 4 a turn's audit row also holds the session's start (first
+    turn) and the salt's digest, and the chain may be keyed (meta `audit_keyed_from`). The version
+    is raised so that an older dialogue, which would report those rows as edited, refuses the file."""
+
+
+MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [(1, _schema_1), (2, _schema_2), (3, _schema_3),
+                                                            (4, _schema_4)]

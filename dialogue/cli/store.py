@@ -1,10 +1,11 @@
-"""`dialogue sessions`, `log`, `export` and `audit verify`: read a session store."""
+"""`dialogue sessions`, `log`, `export`, `audit verify` and `audit head`: read a session store."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -46,13 +47,31 @@ def _add_audit(commands) -> None:
                                         "the turn's canonical JSON and the hash of the row before.")
     actions = a.add_subparsers(dest="audit_command", metavar="ACTION")
     v = actions.add_parser("verify", help="walk the audit chain and check every turn against it",
-                           description="Walk the audit chain and check every stored turn, state and "
-                                       "version against it. Exit 0 and the count when intact; exit 1 "
-                                       "and the first bad sequence number when a row was edited, "
-                                       "deleted or inserted.")
+                           description="Walk the audit chain and check every stored turn, state, session, "
+                                       "policy source, catalog text and the salt against it. Exit 0 and the "
+                                       "count when intact; exit 1 and the first bad sequence number when a "
+                                       "row was edited, deleted or inserted. With --head, also prove that "
+                                       "the chain still holds the row a head kept elsewhere names: nothing "
+                                       "was cut off or replaced since it was taken.")
+    v.add_argument("--head", metavar="FILE|VALUE",
+                   help="a head printed by `dialogue audit head` earlier, or a file holding one")
     _db_option(v)
+    _key_option(v)
     v.set_defaults(run=run_verify)
+    h = actions.add_parser("head", help="print the chain's head (count and hash), to keep elsewhere",
+                           description="Verify the chain, then print its head: COUNT:HASH, and :MAC (the "
+                                       "head signed with the audit key) on a keyed chain. Keep it where "
+                                       "whoever can write the store cannot; `dialogue audit verify --head` "
+                                       "later proves nothing was cut off or replaced since.")
+    _db_option(h)
+    _key_option(h)
+    h.set_defaults(run=run_head)
     a.set_defaults(run=lambda args: _usage(a))
+
+
+def _key_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key-file", metavar="FILE",
+                   help="the audit key of a keyed chain (default: $DIALOGUE_AUDIT_KEY_FILE or $DIALOGUE_AUDIT_KEY)")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -70,7 +89,8 @@ def open_store(args: argparse.Namespace):
     from ..store import Store
 
     path = Path(args.db or os.environ.get("DIALOGUE_DB") or DEFAULT_DB)
-    return Store(path, create=False, readonly=None)
+    key_file = getattr(args, "key_file", None)
+    return Store(path, create=False, readonly=None, audit_key=Path(key_file) if key_file else None)
 
 
 def run_sessions(args: argparse.Namespace) -> int:
@@ -93,8 +113,8 @@ def run_log(args: argparse.Namespace) -> int:
         session = store.load_session(args.session)
         if session is None:
             raise SessionError(f"no session {args.session!r} in {store.path}; see `dialogue sessions`")
-    print(f"session {session.id}  policy {session.policy_name} {session.policy_hash[:8]}  "
-          f"catalog {session.catalog_hash[:8]}  {session.locale}  {session.mode}  "
+    print(f"session {_shown(session.id)}  policy {_shown(session.policy_name)} {session.policy_hash[:8]}  "
+          f"catalog {session.catalog_hash[:8]}  {_shown(session.locale)}  {_shown(session.mode)}  "
           f"{len(session.turns)} turn{'s' * (len(session.turns) != 1)}{', ended' if session.ended else ''}")
     versions = None
     for turn in session.turns:
@@ -107,14 +127,27 @@ def run_log(args: argparse.Namespace) -> int:
 
 def _format_turn(turn) -> str:
     ms = 1000 * turn.timings.get("total_s", 0.0)
-    head = f"#{turn.index:<3} {_when(turn.created_at)}  {turn.reply_id}  {ms:.0f} ms"
+    head = f"#{turn.index:<3} {_when(turn.created_at)}  {_shown(turn.reply_id)}  {ms:.0f} ms"
     if turn.retries:
         head += f"  retries {turn.retries}"
-    lines = [head, f"     you: {turn.message}"]
-    lines += [f"     {'bot:' if i == 0 else '    '} {text}" for i, text in enumerate(turn.text.splitlines() or [""])]
+    lines = [head, f"     you: {_shown(turn.message)}"]
+    lines += [f"     {'bot:' if i == 0 else '    '} {_shown(text)}"
+              for i, text in enumerate(turn.text.split("\n") or [""])]
     if turn.fallback:
-        lines.append(f"     FALLBACK: {turn.fallback_reason or 'no reason recorded'}")
+        lines.append(f"     FALLBACK: {_shown(turn.fallback_reason or 'no reason recorded')}")
     return "\n".join(lines)
+
+
+# Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
+# overrides and isolates that reorder what a terminal shows.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _shown(text: str) -> str:
+    """Stored text as one inert line: newlines and escape sequences written out, not obeyed."""
+    return re.sub(r"\\|" + _UNPRINTABLE.pattern,
+                  lambda m: _NAMED.get(m.group(0)) or f"\\u{ord(m.group(0)):04x}", text)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -126,15 +159,43 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    head = _head_argument(args.head) if args.head else None
     with open_store(args) as store:
-        result = store.verify()
+        result = store.verify(head=head)
     if result.ok:
-        head = f"; head {result.head}" if result.head else ""
-        print(f"audit chain intact: {result.count} turn{'s' * (result.count != 1)} verified{head}")
+        kind = "keyed " if result.keyed else ""
+        head_note = f"; head {result.head}" if result.head else ""
+        against = "; the head given is in it" if head else ""
+        print(f"{kind}audit chain intact: {result.count} turn{'s' * (result.count != 1)} verified{head_note}{against}")
         return 0
-    print(f"audit chain broken at sequence {result.first_bad}: {result.reason} "
+    where = f"at sequence {result.first_bad}" if result.first_bad is not None else "outside the chain"
+    print(f"audit chain broken {where}: {result.reason} "
           f"({result.count} row{'s' * (result.count != 1)} before it verified)")
     return 1
+
+
+def run_head(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        result = store.verify()
+    if not result.ok:
+        print(f"audit chain broken at sequence {result.first_bad}: {result.reason}; no head printed "
+              "(run `dialogue audit verify`)", file=sys.stderr)
+        return 1
+    print(result.signed_head)
+    return 0
+
+
+def _head_argument(value: str) -> str:
+    """--head VALUE, or the head in the file it names."""
+    from ..errors import StoreError
+
+    if ":" in value and not Path(value).exists():
+        return value
+    try:
+        return Path(value).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{value}: the head file cannot be read ({getattr(exc, 'strerror', None) or exc}); "
+                         "pass the head COUNT:HASH itself or a file holding it") from exc
 
 
 def _when(iso: str | None) -> str:

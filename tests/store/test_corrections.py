@@ -150,7 +150,7 @@ def test_a_version_2_file_gains_corrections_and_keeps_everything(db, tmp_path, t
     assert query(db, "SELECT max(version) FROM schema_version") == [(2,)]
     before = query(db, "SELECT seq, session_id, turn, message, reply_id FROM turns ORDER BY seq")
     with Store(db) as store:
-        assert query(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(3,)]
+        assert query(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(4,)]
         assert store.verify().ok and len(store.load_session("player-7").turns) == 2
         store.correct("player-7", 1, "REPAIRED", by="j.doe")
     assert query(db, "SELECT seq, session_id, turn, message, reply_id FROM turns ORDER BY seq") == before
