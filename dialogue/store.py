@@ -815,9 +815,8 @@ class Store:
             return []
         problems = []
         if self.keyed_from is not None and self._key is not None:
-            if stored is None or stored.count(":") != 2:
-                return [(walk.count + 1 if stored is None else 0, "the store's signed head is missing: "
-                                                                  "rows (or the head) were deleted")]
+            if stored is None:
+                return [(walk.count + 1, "the store's signed head is missing: rows (or the head) were deleted")]
             if not hmac.compare_digest(stored, _signed(self, stored)):
                 return [(_parse_head(stored, "the stored head")[0] or 1, "the store's head is not signed with "
                                                                           "this key (it was rewritten)")]
@@ -833,6 +832,7 @@ class Store:
 
 
 def _signed(store: Store, head: str) -> str:
+    """`head` as this store signs it (compared with the stored one: a forged MAC differs)."""
     seq, digest, _ = _parse_head(head, "the stored head")
     return store._head_text(seq, digest)
 
@@ -913,8 +913,9 @@ class _ChainWalk:
         last = self.expected - 1
         seq, digest, _ = head
         if seq > last:
-            return [(last + 1, f"audit rows {last + 1} to {seq} are missing: {what} names {seq} rows "
-                               "(the chain was cut)")]
+            missing = f"row {seq}" if seq == last + 1 else f"rows {last + 1} to {seq}"
+            return [(last + 1, f"audit {missing} {'is' if seq == last + 1 else 'are'} missing: {what} names "
+                               f"{seq} rows (the chain was cut)")]
         if seq < last and not external:
             return [(seq + 1, f"audit row {seq + 1} was added after {what}")]
         found = self.prev if seq == last else self.hashes.get(seq)
