@@ -228,8 +228,14 @@ class Store:
             raise StoreError(f"{self.path} is a folder, not a session store; name a file")
         if not self.path.exists() and not may_create:
             raise StoreError(f"{self.path}: no such file; pass --db FILE or set DIALOGUE_DB")
+        if not may_create and self.path.is_file() and self.path.stat().st_size == 0:
+            raise StoreError(self._empty_message())
         if not self.path.exists() and not self.path.parent.is_dir():
             raise StoreError(f"{self.path}: the folder {self.path.parent} does not exist; create it first")
+
+    def _empty_message(self) -> str:
+        return (f"{self.path} is empty, not a session store (left as it is); name the store's file "
+                "with --db FILE or DIALOGUE_DB")
 
     def _open(self, readonly: bool) -> None:
         from sqlite_utils import Database  # imported here: `import dialogue.store` stays fast
@@ -260,8 +266,7 @@ class Store:
         version = self._schema_version()
         created = version == 0
         if created and not self._may_create:
-            raise StoreError(f"{self.path} is empty, not a session store; name the store's file "
-                             "(pass --db FILE or set DIALOGUE_DB)")
+            raise StoreError(self._empty_message())
         if version < SCHEMA_VERSION and not (self._readonly and version >= READ_AS_IS_FROM):
             self._upgrade(version)
             version = SCHEMA_VERSION
