@@ -883,7 +883,8 @@ def _turn_record(session: Session, turn: Turn) -> TurnRecord:
         mode=trace.mode, policy_hash=engine.policy.hash, catalog_hash=engine.catalog.hash,
         reachable=trace.reachable, raw=trace.raw, retries=trace.retries, fallback=trace.fallback,
         fallback_reason=trace.fallback_reason, backend=trace.backend, model=trace.model,
-        timings=trace.timings, trace=_trace_extras(turn))
+        timings=trace.timings, trace=_trace_extras(turn),
+        earlier_messages=tuple(t.message for t in session.turns if t.message))
 
 
 def _trace_extras(turn: Turn) -> dict:

@@ -115,6 +115,9 @@ class TurnRecord:
     state_after: dict | None = None  # the state snapshot after the turn, set when read back
     node_after: str | None = None  # the session's node after the turn, set when read back
     ended_after: bool = False  # whether the turn ended the session, set when read back
+    # The session's earlier messages, never stored: with `store_messages=False` they are hashed
+    # too wherever this turn's model output or trace repeats one.
+    earlier_messages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -546,23 +549,32 @@ class Store:
                              "the turn was not stored")
         return redacted
 
-    def _private(self, doc: dict, message: str) -> None:
+    def _private(self, doc: dict, messages: tuple[str, ...]) -> None:
         """Apply the privacy switches to every stored copy of user text in a turn's document:
-        the raw model output, the trace, slot values, the text and the fallback reason."""
-        kept = doc["message"]
+        the raw model output, the trace, slot values, the text and the fallback reason.
+        `messages` are this turn's message and the session's earlier ones."""
         if self.store_messages and self.redact is None:
             return
-        pattern = None
-        variants = {v for v in (message.strip(), self._redacted(message).strip() if self.redact else "") if v}
-        if not self.store_messages and variants:
-            pattern = re.compile("|".join(rf"(?<!\w){re.escape(v)}(?!\w)"
-                                          for v in sorted(variants, key=len, reverse=True)), re.IGNORECASE)
+        digests = {}
+        if not self.store_messages:
+            for message in messages:
+                redacted = self._redacted(message).strip() if self.redact else ""
+                for variant in {message.strip(), redacted} - {""}:
+                    digests.setdefault(variant.casefold(), self._stored_message(message))
+        longest_first = sorted(digests, key=len, reverse=True)
+        pattern = re.compile("|".join(rf"(?<!\w){re.escape(v)}(?!\w)" for v in longest_first),
+                             re.IGNORECASE) if digests else None
+
+        def digest_of(found: re.Match) -> str:
+            text = found.group(0)
+            return digests.get(text.casefold()) or next(
+                digests[v] for v in longest_first if re.fullmatch(re.escape(v), text, re.IGNORECASE))
 
         def scrub(value: Any) -> Any:
             if isinstance(value, str):
                 if self.redact is not None:
                     value = self._redacted(value)
-                return pattern.sub(kept, value) if pattern is not None else value
+                return pattern.sub(digest_of, value) if pattern else value
             if isinstance(value, list):
                 return [scrub(v) for v in value]
             if isinstance(value, dict):
@@ -579,7 +591,7 @@ class Store:
         `node` is the session's node after the turn (None: unchanged).
         """
         doc = _turn_doc(record, self._stored_message(record.message), new_state, ended, node)
-        self._private(doc, record.message)
+        self._private(doc, (record.message, *record.earlier_messages))
         with self._writing(f"recording turn {record.index} of session {record.session_id!r}"):
             self._require_key(f"recording a turn in {self.path}")
             session, last = self._turn_session(record)
@@ -732,13 +744,13 @@ class Store:
     # -- reading turns back: export and verify --------------------------------------------
 
     def export(self, session_id: str) -> Iterator[dict]:
-        """One JSON-able dict per turn, oldest first: the audited record and its audit hash."""
+        """One JSON-able dict per turn, oldest first: the audited record (the row's body, which
+        its hash covers, not the editable turns table) and its audit hash."""
         with self._reading(f"exporting session {session_id!r}"):
             if self._session_row(session_id) is None:
                 raise SessionError(f"no session {session_id!r} in {self.path}")
-            rows = self._rows(_joined_turns("a.hash AS audit_hash, ") + "LEFT JOIN audit a ON a.seq = t.seq "
-                              "WHERE t.session_id = ? ORDER BY t.turn", (session_id,))
-        return iter([_doc_from_row(row) | {"audit_hash": row["audit_hash"]} for row in rows])
+            rows = self._rows("SELECT body, hash FROM audit WHERE session_id = ? ORDER BY seq", (session_id,))
+        return iter([json.loads(row["body"]) | {"audit_hash": row["hash"]} for row in rows])
 
     def verify(self, head: str | None = None) -> VerifyResult:
         """Walk the audit chain and check every turn, state, session, version text and the salt

@@ -17,7 +17,8 @@ from .helpers import query, tamper
 
 REFUNDS = ROOT / "policies" / "refunds.py"
 # What the customer says and the reply the scripted model picks when it is reachable.
-WANTS = {"bye": "GOODBYE", "I want a refund": "ASK_ZIP", "order KT-482913": "ORDER_FOUND", "it arrived broken": "REFUND_ISSUED"}
+WANTS = {"bye": "GOODBYE", "I want a refund": "ASK_ZIP", "order KT-482913": "ORDER_FOUND",
+         "it arrived broken": "REFUND_ISSUED"}
 
 
 def wanted(prompt, constraint) -> str:

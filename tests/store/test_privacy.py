@@ -99,8 +99,25 @@ def test_redaction_applies_to_the_raw_output_and_the_trace(db, cli, mode):
 def test_a_message_repeated_in_another_case_is_hashed_too(db):
     with open_store(db, store_messages=False) as store:
         new_session(store, "s")
-        say(store, "s", 0, message="Refund Please", raw=["REFUND PLEASE"], trace={"steps": [{"raw": ["refund please"]}]})
+        say(store, "s", 0, message="Refund Please", raw=["REFUND PLEASE"],
+            trace={"steps": [{"raw": ["refund please"]}]})
     assert query(db, "SELECT count(*) FROM turns WHERE lower(raw || trace) LIKE '%refund please%'") == [(0,)]
+
+
+def test_earlier_messages_repeated_by_the_model_are_hashed_too(db, cli):
+    """A model that repeats its whole prompt: the history holds the earlier message."""
+    engine = Engine(load_policy(BLACKSMITH), backend=ScriptedBackend(lambda prompt, constraint: prompt.user),
+                    store=db, understanding="model", store_messages=False)
+    try:
+        session = engine.session("s")
+        session.say("Xylophone-42 first")
+        session.say("Quartz-77 second")
+        assert any("Xylophone-42 first" in raw for raw in session.turns[1].trace.raw)
+    finally:
+        engine.close()
+    assert b"Xylophone-42" not in stored_bytes(db) and b"Quartz-77" not in stored_bytes(db)
+    code, out = cli("export", "s", "--db", db)
+    assert code == 0 and "Xylophone" not in out and "Quartz" not in out
 
 
 def test_a_short_message_is_not_masked_inside_other_words(db):
@@ -120,7 +137,8 @@ def test_without_a_key_a_zip_is_found_from_the_file_alone(db):
     with open_store(db, store_messages=False) as store:
         new_session(store, "s")
         say(store, "s", 0, message="94107")
-    salt, stored = query(db, "SELECT value FROM meta WHERE key = 'salt'")[0][0], query(db, "SELECT message FROM turns")[0][0]
+    salt = query(db, "SELECT value FROM meta WHERE key = 'salt'")[0][0]
+    stored = query(db, "SELECT message FROM turns")[0][0]
     found = [z for z in zips() if "sha256:" + hashlib.sha256((salt + z).encode()).hexdigest() == stored]
     assert found == ["94107"]
 
