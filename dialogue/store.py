@@ -593,6 +593,7 @@ class Store:
         doc = _turn_doc(record, self._stored_message(record.message), new_state, ended, node)
         self._private(doc, (record.message, *record.earlier_messages))
         with self._writing(f"recording turn {record.index} of session {record.session_id!r}"):
+            self.keyed_from = int(self._meta("audit_keyed_from") or 0) or None  # another process may have keyed it
             self._require_key(f"recording a turn in {self.path}")
             session, last = self._turn_session(record)
             if node is None:

@@ -371,3 +371,27 @@ def test_a_forged_head_in_the_file_is_caught_with_the_key(db):
     drop_the_last_rows_with_the_head(db)
     result = verify(db, KEY)
     assert not result.ok and "signed" in result.reason
+
+
+def as_version_3(db) -> None:
+    """The file as dialogue with schema 3 wrote it: audit bodies without the session's start and
+    the salt's digest, a plain chain, no version 4."""
+    for seq, body in query(db, "SELECT seq, body FROM audit ORDER BY seq"):
+        doc = {k: v for k, v in json.loads(body).items() if k not in ("start", "salt_sha256")}
+        tamper(db, "UPDATE audit SET body = ? WHERE seq = ?", params=(canonical_json(doc), seq))
+    rehash_from(db, 1)
+    tamper(db, "DELETE FROM schema_version WHERE version > 3")
+
+
+def test_a_version_3_file_opens_verifies_resumes_and_goes_on(db):
+    build(db)
+    as_version_3(db)
+    with Store(db) as store:
+        assert store.schema_version == 4 and store.verify().ok
+        session = store.load_session("s")
+        assert (len(session.turns), session.node, session.ended) == (3, "start", False)
+        say(store, "s", 3)
+        result = store.verify()
+    assert (result.ok, result.count) == (True, 9)
+    edit_session_node(db)
+    assert not verify(db).ok  # an edited session row is caught in an older file too
