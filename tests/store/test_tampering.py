@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import sqlite3
 
@@ -395,3 +396,25 @@ def test_a_version_3_file_opens_verifies_resumes_and_goes_on(db):
     assert (result.ok, result.count) == (True, 9)
     edit_session_node(db)
     assert not verify(db).ok  # an edited session row is caught in an older file too
+
+
+@pytest.mark.parametrize("what", ["policy source", "catalog text"])
+def test_random_overwrites_of_a_stored_text_are_caught(tmp_path, what):
+    """40 overwrites of 64 bytes inside the text in the file itself: none leaves it unnoticed."""
+    text = ("# " + "the refund window is 30 days; larger refunds need approval. " * 8 + "\n")
+    rng = random.Random(7)
+    for trial in range(40):
+        db = tmp_path / f"{trial}.db"
+        with Store(db) as store:
+            store.save_versions("shop", "p" * 64, text if what == "policy source" else "policy = 1\n",
+                                "shop", "c" * 64, text if what == "catalog text" else "[catalog]\n")
+            new_session(store, "s")
+            say(store, "s", 0)
+        data = bytearray(db.read_bytes())
+        start = data.find(text.encode())
+        assert start >= 0
+        at = start + rng.randrange(len(text) - 64)
+        data[at:at + 64] = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz ;=0123456789") for _ in range(64))
+        db.write_bytes(bytes(data))
+        with Store(db, readonly=True) as store:
+            assert not store.verify().ok, trial
