@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 import sqlite3
 
 import pytest
