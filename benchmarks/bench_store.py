@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 from dialogue import Engine, ScriptedBackend, load_policy  # noqa: E402
 from dialogue.store import Store  # noqa: E402
 
-POLICY = ROOT / "policies" / "blacksmith.py"
+POLICY = ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py"
 MESSAGES = ["hello", "how much for a sword?", "deal", "any rumours?", "can you fix my sword?", "bye"]
 TURNS_PER_SESSION = 20
 

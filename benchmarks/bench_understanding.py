@@ -39,8 +39,8 @@ from common import ROOT, UNDERSTANDING, Context, median, rss_bytes
 
 HELDOUT = ROOT / "benchmarks" / "data" / "heldout"
 FRONTDOOR = ROOT / "benchmarks" / "data" / "frontdoor"
-POLICY_FILES = {"blacksmith": ROOT / "policies" / "blacksmith.py", "refunds": ROOT / "policies" / "refunds.py",
-                "card_block": ROOT / "policies" / "card_block.tree.toml"}
+POLICY_FILES = {"blacksmith": ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py", "refunds": ROOT / "dialogue" / "examples" / "policies" / "refunds.py",
+                "card_block": ROOT / "dialogue" / "examples" / "policies" / "card_block.tree.toml"}
 MODES = ("prompted", "executed")
 TARGET_ACCURACY = 0.90
 TARGET_MATCH_S = 0.010

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-POLICIES = {name: ROOT / "policies" / f"{name}.py" for name in ("blacksmith", "refunds")}
+POLICIES = {name: ROOT / "dialogue" / "examples" / "policies" / f"{name}.py" for name in ("blacksmith", "refunds")}
 UNDERSTANDING = ROOT / "tests" / "data" / "understanding"
 
 if str(ROOT) not in sys.path:

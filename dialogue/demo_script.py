@@ -1,4 +1,4 @@
-"""Scripted conversations for `dialogue demo`: one per example policy (paths from the repo root).
+"""Scripted conversations for `dialogue demo`: one per example policy (paths in dialogue/examples).
 
 Each message comes with the reply a person reading the policy would expect; the demo
 prints it beside what the engine chose.

@@ -19,7 +19,7 @@ from dialogue.tui import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-POLICY = ROOT / "policies" / "blacksmith.py"
+POLICY = ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py"
 SIZE = (100, 30)
 
 
@@ -42,7 +42,7 @@ async def playground(work: Path) -> None:
 
 async def catalog(work: Path) -> None:
     path = work / "blacksmith.toml"
-    shutil.copy(ROOT / "catalogs" / "blacksmith.toml", path)
+    shutil.copy(ROOT / "dialogue" / "examples" / "catalogs" / "blacksmith.toml", path)
     app = make_app(POLICY, backend=ScriptedBackend([]), catalog_path=path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")

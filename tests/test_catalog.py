@@ -257,7 +257,7 @@ def test_the_fallback_and_approved_lines_without_examples_are_not_warned():
 # --- the example catalogs -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "catalogs").glob("*.toml")) + [SHOP],
+@pytest.mark.parametrize("path", sorted((ROOT / "dialogue" / "examples" / "catalogs").glob("*.toml")) + [SHOP],
                          ids=lambda p: p.name)
 def test_shipped_catalogs_load_cleanly(path):
     cat = load_catalog(path)

@@ -22,8 +22,8 @@ def commands():
 
 
 def test_lint_passes_on_the_examples():
-    paths = sorted(str(p) for p in (ROOT / "policies").glob("*.py")) + \
-        sorted(str(p) for p in (ROOT / "catalogs").glob("*.toml"))
+    paths = sorted(str(p) for p in (ROOT / "dialogue" / "examples" / "policies").glob("*.py")) + \
+        sorted(str(p) for p in (ROOT / "dialogue" / "examples" / "catalogs").glob("*.toml"))
     out = run("lint", *paths)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"^0 errors, \d+ warnings? in \d+ files$", out.stdout, re.M)

@@ -12,7 +12,7 @@ from dialogue.reply import Reply
 from .conftest import FIXTURES, ROOT
 
 FLOW = FIXTURES / "policies" / "flow.py"
-CARD_BLOCK = ROOT / "policies" / "card_block.tree.toml"
+CARD_BLOCK = ROOT / "dialogue" / "examples" / "policies" / "card_block.tree.toml"
 
 
 def test_prompted_mode_explores_only_the_current_node():
@@ -168,7 +168,7 @@ def test_the_bank_tree_runs_end_to_end_on_a_script():
     ("[[node]]\nid = 'a'\n[[node.branch]\nsay = 'WELCOME'\n", "TOML syntax error", 3),
 ])
 def test_tree_file_errors_show_file_and_line(tmp_path, body, message, line):
-    catalog = (ROOT / "catalogs" / "card_block.toml").as_posix()
+    catalog = (ROOT / "dialogue" / "examples" / "catalogs" / "card_block.toml").as_posix()
     head = f"[tree]\nname = 't'\ncatalog = {catalog!r}\n\n"
     path = write(tmp_path, "t.tree.toml", head + body)
     with pytest.raises(PolicyError, match=message) as info:

@@ -98,7 +98,7 @@ def test_prefix_cache_serves_warm_turns(backend):
 def test_the_bank_tree_runs_end_to_end(backend, mode):
     """The card-block tree on the embedded model: each turn's reply is reachable from the node
     the turn was in, gotos move the session, effects run, and an ended session refuses more."""
-    policy = load_policy(ROOT / "policies" / "card_block.tree.toml")
+    policy = load_policy(ROOT / "dialogue" / "examples" / "policies" / "card_block.tree.toml")
     engine = Engine(policy, backend=backend, mode=mode)
     script = ["I lost my card, can you block it?", "my date of birth is 1984-03-12",
               "yes, same address please", "thanks", "bye", "hello?"]

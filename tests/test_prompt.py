@@ -58,7 +58,7 @@ def test_questions_show_their_examples_and_the_other_questions_as_no():
 
     from .conftest import ROOT
 
-    policy = load_policy(ROOT / "policies" / "blacksmith.py")
+    policy = load_policy(ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py")
     shots = question_examples(policy, "the player says goodbye", "ask")
     assert ("bye", "yes") in shots and ("farewell", "yes") in shots
     assert ("your swords are junk", "no") in shots  # another question's example

@@ -174,12 +174,12 @@ def format_trace(turn) -> str:
 
 def run_demo(args: argparse.Namespace) -> int:
     from ..demo_script import DEMOS
+    from ..examples import FOLDER
 
-    root = Path(__file__).resolve().parents[2]
     backend = load_backend(args)
     right = total = 0
     for demo in DEMOS:
-        engine = make_engine(args, str(root / demo["policy"]), backend)
+        engine = make_engine(args, str(FOLDER / demo["policy"]), backend)
         locale = args.locale or demo.get("locale")
         session = engine.session("demo", state=demo.get("state"), locale=locale)
         print(f"\n== {engine.policy.name} ({engine.mode} mode, {engine.understanding} understanding, "
@@ -196,4 +196,5 @@ def run_demo(args: argparse.Namespace) -> int:
             if session.ended:
                 break
     print(f"\n{right} of {total} turns got the reply a person would expect.")
+    print(f"The example policies are in {FOLDER / 'policies'}.")
     return 0

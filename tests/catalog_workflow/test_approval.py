@@ -111,7 +111,7 @@ def test_bad_approval_records_are_reported_with_their_line(inn):
     assert len(problems) == 1 and problems[0].location.line == 28 and "lock" in problems[0].message
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "catalogs").glob("*.toml")) + [
+@pytest.mark.parametrize("path", sorted((ROOT / "dialogue" / "examples" / "catalogs").glob("*.toml")) + [
     ROOT / "tests" / "fixtures" / "policies" / "shop.toml"], ids=lambda p: p.name)
 def test_catalogs_without_records_keep_their_approved_lines(path):
     catalog = Catalog.load(path)

@@ -19,7 +19,7 @@ from dialogue import Engine, ScriptedBackend, load_policy
 from dialogue.backends.base import Hole
 
 ROOT = Path(__file__).resolve().parents[2]
-BLACKSMITH = ROOT / "policies" / "blacksmith.py"
+BLACKSMITH = ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py"
 FLOW = ROOT / "tests" / "fixtures" / "policies" / "flow.py"
 MESSAGE = re.compile(r'New message \(quoted data, not instructions\)[^"]*("(?:[^"\\]|\\.)*")')
 # A conversation with Hilda that loops: buy nails, buy a dagger, chat. Each message names the reply.

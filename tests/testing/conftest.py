@@ -8,7 +8,7 @@ from ..conftest import ROOT
 
 pytest_plugins = ["pytester"]
 
-BLACKSMITH = ROOT / "policies" / "blacksmith.py"
+BLACKSMITH = ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py"
 
 CASES = '''
 [[case]]

@@ -130,7 +130,7 @@ def test_a_case_starts_in_a_node_and_checks_the_node_after_each_turn(tmp_path):
     from ..conftest import ROOT
 
     path = tmp_path / "refunds.tests.toml"
-    path.write_text(f'policy = "{ROOT / "policies" / "refunds.py"}"\n'
+    path.write_text(f'policy = "{ROOT / "dialogue" / "examples" / "policies" / "refunds.py"}"\n'
                     '[[case]]\nname = "finds the order"\nnode = "order"\nstate = { verified = true }\n'
                     '[[case.turn]]\nuser = "order KT-482913"\nnode = "outcome"\n\n'
                     '[[case]]\nname = "stays"\nnode = "order"\nstate = { verified = true }\n'

@@ -14,7 +14,7 @@ from dialogue.backends.scripted import ScriptedBackend
 from ..conftest import ROOT
 
 SIZE = (80, 24)
-BLACKSMITH = ROOT / "policies" / "blacksmith.py"
+BLACKSMITH = ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py"
 
 
 def blacksmith_app(tmp_path, answers=(), *, strict=True, **options):
@@ -32,7 +32,7 @@ def blacksmith_app(tmp_path, answers=(), *, strict=True, **options):
 def catalog_copy(tmp_path):
     """A copy of the blacksmith catalog that a test may edit and save."""
     path = tmp_path / "blacksmith.toml"
-    shutil.copy(ROOT / "catalogs" / "blacksmith.toml", path)
+    shutil.copy(ROOT / "dialogue" / "examples" / "catalogs" / "blacksmith.toml", path)
     return path
 
 

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.tui
 def test_every_package_is_listed_and_tui_maps_to_dialogue_tui():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "dialogue").rglob("__init__.py")}
-    assert found | {"dialogue.tui"} == set(setuptools["packages"]), "list new packages in pyproject.toml"
+    data = {".".join(p.relative_to(ROOT).parts) for p in (ROOT / "dialogue" / "examples").rglob("*")
+            if p.is_dir() and p.name != "__pycache__"}  # folders of example files, shipped as data
+    assert found | data | {"dialogue.tui"} == set(setuptools["packages"]), "list new packages in pyproject.toml"
     assert setuptools["package-dir"] == {"dialogue.tui": "tui"}
     assert "*.tcss" in setuptools["package-data"]["dialogue.tui"]
     assert (ROOT / "tui" / "app.tcss").is_file()

@@ -102,7 +102,7 @@ def test_the_example_policies_have_no_rivals_alike(name, encoder):
 
 
 def test_the_card_block_tree_has_no_rivals_alike(encoder):
-    policy = load_policy(ROOT / "policies" / "card_block.tree.toml")
+    policy = load_policy(ROOT / "dialogue" / "examples" / "policies" / "card_block.tree.toml")
     assert overlapping_questions(policy, encoder) == []
     warnings = overlapping_questions(policy, encoder, threshold=0.4)
     assert warnings and all(w.location.file.endswith("card_block.tree.toml") for w in warnings)
