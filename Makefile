@@ -1,6 +1,6 @@
 # Two commands on a fresh clone: `make demo` and `make test`.
-# Each creates .venv, installs the pinned dependencies (building llama-cpp-python once;
-# pip's wheel cache makes later installs fast) and runs.
+# Each creates .venv, installs dialogue with every extra and the dev tools at the exact
+# versions of constraints.txt (building llama-cpp-python once; the wheel is cached) and runs.
 
 PYTHON ?= python3
 VENV := .venv
@@ -48,7 +48,7 @@ LLAMA_FLAVOUR := $(shell uname -m)-native
 endif
 WHEELS ?= $(HOME)/.cache/dialogue/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_FLAVOUR)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "dialogue needs Python 3.11 or newer ($(PYTHON) is older); run: make PYTHON=python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,7 +59,7 @@ $(STAMP): pyproject.toml
 			"llama-cpp-python==$(LLAMA_VERSION)" -w $(WHEELS); }
 	$(BIN)/python -m pip install --progress-bar off --no-deps $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	@echo "Installing dependencies..."
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -c constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 clean:

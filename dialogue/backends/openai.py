@@ -47,7 +47,7 @@ SERVERS: dict[str, Capabilities] = {
 _OWNERS = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llama-server", "me": "llama-cpp-python",
            "library": "ollama", "ollama": "ollama"}
 _RETRIED = {408, 409, 429}
-INSTALL = "pip install 'dialogue[openai]'"
+INSTALL = "pip install 'openai>=3.54,<4'"  # a core dependency: missing only when removed by hand
 
 
 @dataclass(frozen=True)

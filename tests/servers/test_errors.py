@@ -111,7 +111,7 @@ def test_an_unknown_server_kind_lists_the_known_ones():
 
 def test_a_missing_openai_package_says_which_pip_install_fixes_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "openai", None)
-    with pytest.raises(BackendError, match=r"pip install 'dialogue\[openai\]'"):
+    with pytest.raises(BackendError, match=r"pip install 'openai>=3.54,<4'"):
         OpenAIBackend(base_url="http://127.0.0.1:9/v1", model="m")
 
 
