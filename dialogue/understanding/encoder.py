@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
-from ..errors import BackendError
+from ..errors import BackendError, MissingExtra
 
 __all__ = ["Encoder", "OnnxEncoder", "available_encoders", "create_encoder", "default_encoder",
            "register_encoder"]
@@ -136,8 +136,7 @@ class OnnxEncoder:
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
             except ImportError as exc:
-                raise _failure(f"the sentence encoder needs onnxruntime and tokenizers ({exc.name} is "
-                                   "missing)", "pip install onnxruntime tokenizers") from None
+                raise MissingExtra("the sentence encoder", "embedded", exc.name) from None
             for path, digest in ((self.model_path, self._sha256), (self.tokenizer_path, self._tokenizer_sha256)):
                 if not path.is_file():
                     raise _failure(f"encoder file {path} is missing", "reinstall dialogue (pip install --force-reinstall dialogue)")
@@ -175,7 +174,7 @@ def _package_file(package: str, relative: str) -> Path:
     """A data file inside an installed package, found without importing the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise _failure(f"the embedded sentence encoder needs the package {package!r}, which is not installed", "pip install dialogue again, or name another encoder: Engine(..., encoder=PATH)")
+        raise MissingExtra("the embedded sentence encoder (all-MiniLM-L6-v2)", "embedded", package.replace("_", "-"))
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
 

@@ -27,6 +27,7 @@ the text, so a restart does not embed it again.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 import os
 import re
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..errors import MissingExtra
 from ..said import PICK
 from .examples import Example, examples_path, load_examples
 from .training import NONE, VERSION, TrainingTexts, intent_of, training_texts
@@ -267,6 +269,8 @@ class Matcher:
 
     def __init__(self, policy: Policy, encoder: Encoder, *, examples: Sequence[Example] = (),
                  cache: str | os.PathLike | None | bool = True) -> None:
+        if importlib.util.find_spec("numpy") is None:
+            raise MissingExtra("encoder understanding", "embedded", "numpy")
         self.policy = policy
         self.encoder = encoder
         self.cache = cache_dir() if cache is True else (Path(cache) if cache else None)
