@@ -225,9 +225,11 @@ def _node_hint(policy: Policy, name: str) -> str:
 
 def _unreached(policy: Policy, reached: set[str]) -> list[DialogueError]:
     catalog = policy.catalog
+    unclear = set(policy.unclear.values()) if isinstance(policy.unclear, dict) else {policy.unclear}
+    said = reached | unclear  # the unclear line is said when nothing matches well
     out = []
     for response in catalog:
-        if response.id in reached or response.id == catalog.fallback or response.status == "retired":
+        if response.id in said or response.id == catalog.fallback or response.status == "retired":
             continue
         out.append(PolicyWarning(f"response {response.id} is never reached by policy {policy.name!r}",
                                  location=Location(str(catalog.path), catalog.line_of(response.id)),

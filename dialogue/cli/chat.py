@@ -196,5 +196,5 @@ def run_demo(args: argparse.Namespace) -> int:
             if session.ended:
                 break
     print(f"\n{right} of {total} turns got the reply a person would expect.")
-    print(f"The example policies are in {FOLDER / 'policies'}.")
+    print(f"The example policies are in {FOLDER / 'policies'}; `dialogue init FOLDER` starts one of your own.")
     return 0

@@ -9,6 +9,7 @@ from ..errors import AuthorError, BackendError, DialogueError, Location, Missing
 
 
 ORDER = 10
+NOT_CATALOGS = (".tests.toml", ".examples.toml", "pyproject.toml")  # TOML files lint does not check
 
 
 def add(commands) -> None:
@@ -19,7 +20,8 @@ def add(commands) -> None:
                                         "also checked for rival questions whose examples are too "
                                         "alike for the matcher to tell apart.")
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="catalog .toml, policy .py or conversation tree .tree.toml files")
+                   help="catalog .toml, policy .py or conversation tree .tree.toml files, or folders "
+                        "holding them")
     p.add_argument("--no-overlap", action="store_true",
                    help="skip the check for rival questions whose examples are too alike to tell "
                         "apart (it loads the sentence encoder)")
@@ -28,17 +30,40 @@ def add(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     errors = warnings = 0
-    for path in map(Path, args.paths):
+    paths = lint_files(args.paths)
+    shown: set[str] = set()  # a catalog's errors come with its policy's and with the catalog itself
+    for path in paths:
         for problem in problems_of(path, overlap=not args.no_overlap):
+            if str(problem) in shown:
+                continue
+            shown.add(str(problem))
             if getattr(problem, "kind", "error") == "error":
                 errors += 1
             else:
                 warnings += 1
             print(problem)
-    files = len(args.paths)
+    files = len(paths)
     print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)} "
           f"in {files} file{'s' * (files != 1)}")
     return 1 if errors else 0
+
+
+def lint_files(paths: list[str]) -> list[Path]:
+    """The files named, folders expanded to the policies and catalogs in them."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        found += sorted(p for p in path.rglob("*") if _lintable(p, path)) if path.is_dir() else [path]
+    if not found:
+        raise DialogueError(f"no policy (.py, .tree.toml) or catalog (.toml) files in {', '.join(paths)}")
+    return found
+
+
+def _lintable(path: Path, folder: Path) -> bool:
+    """A policy or catalog file under `folder`: no tests or examples file, nothing hidden,
+    no `__init__.py` and nothing in `__pycache__`."""
+    if any(part.startswith((".", "__")) for part in path.relative_to(folder).parts):
+        return False
+    return path.is_file() and path.suffix in (".py", ".toml") and not path.name.endswith(NOT_CATALOGS)
 
 
 def problems_of(path: Path, *, overlap: bool = True) -> list[DialogueError]:
