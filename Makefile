@@ -31,7 +31,7 @@ bench-peers: $(STAMP)
 	$(BIN)/python benchmarks/peers.py
 
 lint: $(STAMP)
-	$(BIN)/dialogue lint dialogue/examples/policies/*.py dialogue/examples/catalogs/*.toml
+	$(BIN)/dialogue lint dialogue/examples
 
 install: $(STAMP)
 
