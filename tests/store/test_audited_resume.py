@@ -11,11 +11,11 @@ from dialogue import Engine, ScriptedBackend, load_policy
 from dialogue.errors import SessionError, StoreError
 from dialogue.store import Store
 
-from ..conftest import ROOT
+from ..conftest import EXAMPLES
 from .engines import MESSAGE, _filled
 from .helpers import query, tamper
 
-REFUNDS = ROOT / "policies" / "refunds.py"
+REFUNDS = EXAMPLES["refunds"]
 # What the customer says and the reply the scripted model picks when it is reachable.
 WANTS = {"bye": "GOODBYE", "I want a refund": "ASK_ZIP", "order KT-482913": "ORDER_FOUND",
          "it arrived broken": "REFUND_ISSUED"}
