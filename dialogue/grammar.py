@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 from .backends.base import Constraint, Hole, Piece, _merge
 from .errors import OutputInvalid
+from . import patterns
+from .patterns import fullmatches, word_spans
 from .reply import Reply
 from .said import Extracted
 
@@ -186,13 +188,13 @@ def hole_spans(hole: Hole, texts: Sequence[str], most: int = 8) -> list[str] | N
     """The spans of the first of `texts` that holds text of the hole's pattern ([] when none
     does); None when the hole cannot be narrowed (its pattern can match a space, or there are
     more than `most` spans)."""
-    finder = _span_finder(hole.pattern)
-    if finder is None:
+    if not _narrowable(hole.pattern):
         return None
     for text in texts:
         found: list[str] = []
-        for match in finder.finditer(text[:_SCAN_CHARS]):
-            span = match.group(0)
+        text = text[:_SCAN_CHARS]
+        for start, end in word_spans(hole.pattern, text):
+            span = text[start:end]
             if span and len(span) <= hole.max_length and not any(c.isspace() for c in span) and span not in found:
                 found.append(span)
                 if len(found) > most:
@@ -206,17 +208,15 @@ _SPACES = [9, 10, 11, 12, 13, 32]
 
 
 @lru_cache(maxsize=256)
-def _span_finder(pattern: str) -> re.Pattern | None:
-    """A regex finding whole-word spans of `pattern`; None when the pattern can match a space
-    (or is not a Python regex): such holes are never narrowed."""
+def _narrowable(pattern: str) -> bool:
+    """Whether whole-word spans of `pattern` can narrow a hole: not when the pattern can
+    match a space (or is not a Python regex). The spans are found by RE2, in linear time."""
     from re import _parser  # the stdlib's own regex parser
 
     try:
-        if _may_match_space(_parser.parse(pattern)):
-            return None
-        return re.compile(rf"(?<!\w)(?:{pattern})(?!\w)")
-    except re.error:
-        return None
+        return not _may_match_space(_parser.parse(pattern))
+    except (re.error, OverflowError, RecursionError):
+        return False
 
 
 def _may_match_space(items) -> bool:
@@ -286,7 +286,6 @@ class ReplyGrammar:
         self._literals: dict[str, int] | None = None
         self._regex = None
         if self.has_holes:
-            self._lark = self._build()
             self._regex = _alternatives_regex(constraint)
         else:
             literals = {a[0] if a else "": i for i, a in enumerate(constraint.alternatives)}
@@ -321,14 +320,8 @@ class ReplyGrammar:
                 raise OutputInvalid(f"output is not one of the {len(self.constraint.alternatives)} "
                                     f"admitted replies (UnexpectedInput)", raw=raw)
             return index, ()
-        if self._regex is not None:
-            found = self._regex.fullmatch(raw)
-            if found is not None:
-                index = int(found.lastgroup[1:])
-                holes = tuple(found.group(f"h{index}_{j}") for j, p in enumerate(self.constraint.alternatives[index])
-                              if isinstance(p, Hole))
-                self._check_holes(index, holes, raw)
-                return index, holes
+        if self.has_holes:
+            return self._parse_holes(raw)
         try:
             tree = self._lark.parse(raw)
         except LarkError as exc:
@@ -340,12 +333,34 @@ class ReplyGrammar:
         self._check_holes(index, holes, raw)
         return index, holes
 
-    def _check_holes(self, index: int, holes: tuple[str, ...], raw: str) -> None:
-        import re
+    def _parse_holes(self, raw: str) -> tuple[int, tuple[str, ...]]:
+        """`parse` where holes hold author patterns: matched by RE2 in linear time, never by
+        a backtracking engine, since the output may repeat whatever the user typed."""
+        found = patterns.search_full(self._regex, raw) if self._regex is not None else None
+        if found is None and self._regex is None:
+            found = self._alternative_by_alternative(raw)
+        if found is None:
+            raise OutputInvalid(f"output is not one of the {len(self.constraint.alternatives)} "
+                                f"admitted replies (UnexpectedInput)", raw=raw)
+        index = int(found.lastgroup[1:])
+        holes = tuple(found.group(f"h{index}_{j}") for j, p in enumerate(self.constraint.alternatives[index])
+                      if isinstance(p, Hole))
+        self._check_holes(index, holes, raw)
+        return index, holes
 
+    def _alternative_by_alternative(self, raw: str):
+        for i, alt in enumerate(self.constraint.alternatives):
+            one = Constraint((alt,))
+            program = _alternatives_regex(one)
+            found = patterns.search_full(program, raw) if program is not None else None
+            if found is not None:
+                return _Renumbered(found, i)
+        return None
+
+    def _check_holes(self, index: int, holes: tuple[str, ...], raw: str) -> None:
         specs = [p for p in self.constraint.alternatives[index] if isinstance(p, Hole)]
         for spec, text in zip(specs, holes):
-            if len(text) > spec.max_length or re.fullmatch(spec.pattern, text) is None:
+            if len(text) > spec.max_length or not fullmatches(spec.pattern, text):
                 raise OutputInvalid(f"extracted value does not match /{spec.pattern}/", raw=raw)
 
 
@@ -376,28 +391,28 @@ def _regex_literal(pattern: str) -> str:
 
 
 def _alternatives_regex(constraint: Constraint):
-    """One Python regex: a named group per alternative (`aI`), and per hole (`hI_J`).
+    """One RE2 program: a named group per alternative (`aI`), and per hole (`hI_J`).
 
-    None where a hole pattern could mean something else inside a larger regex
-    (numbered or named back-references, its own named groups, inline flags).
+    Author patterns have no named groups of their own (`patterns.check`), so the names
+    cannot clash. None when RE2 cannot build the whole program (the parse then matches
+    one alternative at a time, still in RE2).
     """
-    import re
-
     parts = []
     for i, alt in enumerate(constraint.alternatives):
-        pieces = []
-        for j, piece in enumerate(alt):
-            if isinstance(piece, Hole):
-                if re.search(r"\\[1-9]|\(\?P|\(\?<|\(\?[aiLmsux]", piece.pattern):
-                    return None
-                pieces.append(f"(?P<h{i}_{j}>(?:{piece.pattern}))")
-            else:
-                pieces.append(re.escape(piece))
+        pieces = [f"(?P<h{i}_{j}>(?:{piece.pattern}))" if isinstance(piece, Hole) else re.escape(piece)
+                  for j, piece in enumerate(alt)]
         parts.append(f"(?P<a{i}>{''.join(pieces)})")
-    try:
-        return re.compile("|".join(parts))
-    except re.error:
-        return None
+    return patterns.program("|".join(parts))
+
+
+class _Renumbered:
+    """A match of alternative `index` alone, answering as the match of the whole program."""
+
+    def __init__(self, found, index: int) -> None:
+        self.found, self.index, self.lastgroup = found, index, f"a{index}"
+
+    def group(self, name: str) -> str:
+        return self.found.group("h0_" + name.split("_", 1)[1])
 
 
 _GRAMMARS: OrderedDict[str, ReplyGrammar] = OrderedDict()

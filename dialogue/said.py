@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from . import patterns
 from .errors import ExplorationError, PolicyError
 
 __all__ = ["Extracted", "Said", "Step"]
@@ -128,14 +129,13 @@ def _check_examples(examples: Any, where: str) -> None:
 
 
 def _check_pattern(what: str, pattern: Any) -> None:
-    import re
-
     if not isinstance(pattern, str):
         raise PolicyError(f"said.extract({what!r}) needs a regex string as its pattern")
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise PolicyError(f"said.extract({what!r}) has a bad pattern {pattern!r}: {exc}") from None
+    problem = patterns.check(pattern)
+    if problem is not None:
+        raise PolicyError(f"said.extract({what!r}) has a bad pattern {pattern!r}: {problem}",
+                          hint="write a Python regular expression (re module) that RE2 also runs: no "
+                               "back-references or lookaround")
 
 
 class Extracted:

@@ -17,6 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from . import patterns
+
 __all__ = [
     "ChoiceSlot",
     "DateSlot",
@@ -251,13 +253,12 @@ class PatternSlot(_Slot):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, regex: str) -> str:
-        try:
-            re.compile(regex)
-        except re.error as exc:
-            where = f" at position {exc.pos}" if exc.pos is not None else ""
-            raise _fault(f"bad regex {regex!r}: {exc.msg}{where}",
-                         "write a Python regular expression (re module); the whole value must match "
-                         "it, so no anchors are needed") from None
+        problem = patterns.check(regex)
+        if problem is not None:
+            raise _fault(f"bad regex {regex!r}: {problem}",
+                         "write a Python regular expression (re module) that RE2 also runs: no "
+                         "back-references or lookaround; the whole value must match it, so no "
+                         "anchors are needed") from None
         return regex
 
     def validate(self, value: Any) -> str:  # type: ignore[override]
@@ -265,7 +266,7 @@ class PatternSlot(_Slot):
             raise ValueError(f"pattern slot: expected a string, got {type(value).__name__} {value!r}")
         if len(value) > self.max_length:
             raise ValueError(f"pattern slot: {len(value)} characters, more than max_length {self.max_length}")
-        if re.fullmatch(self.regex, value) is None:
+        if not patterns.fullmatches(self.regex, value):
             raise ValueError(f"pattern slot: {value!r} does not match {self.regex}")
         return value
 
