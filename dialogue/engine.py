@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
+from . import deadline
 from .backends.base import Backend, Completion, Constraint, Hole
 from .errors import (CatalogError, DialogueError, EffectError, ExplorationError, MessageRejected,
                      OutputInvalid, PolicyError, SessionError)
@@ -34,6 +35,7 @@ MODES = ("prompted", "executed")
 UNDERSTANDINGS = ("encoder", "model", "hybrid")
 MAX_SESSIONS = 1000  # sessions one engine keeps in memory by default
 HYBRID_CANDIDATES = 5  # replies the language model chooses among in hybrid understanding
+EFFECT_SECONDS = 5.0  # time one effect may take
 ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
 
 
@@ -418,11 +420,7 @@ class Session:
         draft = self.state.model_copy(deep=True)
         moved = None
         for line, effect in effects:
-            try:
-                target = effect(draft, line)
-            except Exception as exc:
-                raise EffectError(f"effect for {line.id} ({effect.__name__}) raised "
-                                  f"{type(exc).__name__}: {exc}; the state is unchanged") from exc
+            target = _run_effect(effect, draft, line)
             if target is None:
                 continue
             declared = policy.effect_gotos.get(line.id, ())
@@ -441,6 +439,22 @@ class Session:
         """Recent turns as the model sees them, oldest first."""
         keep = self.turns[-self.engine.history_turns:] if self.engine.history_turns else []
         return [HistoryLine(t.message, _serial(t.reply, self.engine.catalog)) for t in keep]
+
+
+def _run_effect(effect: Callable, draft: BaseModel, line: Any) -> str | None:
+    """Call one effect, bounded by `EFFECT_SECONDS`; its failures are `EffectError`s."""
+    def over() -> EffectError:
+        return EffectError(f"effect for {line.id} ({effect.__name__}) ran past its bound of {EFFECT_SECONDS:g} s; "
+                           "the state is unchanged (an effect updates the state: no waiting, no slow I/O)")
+
+    with deadline.bounded(EFFECT_SECONDS, over) as budget:
+        try:
+            return effect(draft, line)
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            if isinstance(exc, KeyboardInterrupt) and budget is not None and budget.interrupted:
+                raise  # a real Ctrl-C
+            raise EffectError(f"effect for {line.id} ({effect.__name__}) raised "
+                              f"{type(exc).__name__}: {exc}; the state is unchanged") from exc
 
 
 def _earlier(session: Session) -> list[str]:
@@ -646,6 +660,8 @@ def _decided(runner: Any, said: Said, failure: str) -> Reply | None:
 
 class _ModelSaid(Said):
     """`said` answered by the model: yes/no, a constrained choice, a regex span."""
+
+    answers_off_the_clock = True  # the model's time is not the decision function's
 
     def __init__(self, runner: _Executed) -> None:
         super().__init__()

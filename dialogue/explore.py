@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from . import deadline
 from .errors import DialogueError, ExplorationError, PolicyError
 from .policy import Policy, location_in
 from .reply import Reply
@@ -17,6 +18,7 @@ __all__ = ["Exploration", "Path", "explore", "frozen_copy", "run_decision"]
 
 MAX_PATHS = 4096
 MAX_CALLS = 64
+MAX_SECONDS = 5.0  # policy time for one exploration, or one decision during a turn
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,29 @@ def frozen_copy(state: BaseModel) -> BaseModel:
     return frozen.model_construct(**state.model_copy(deep=True).__dict__)
 
 
-def run_decision(policy: Policy, said: Said, state: BaseModel, node: str | None = None) -> Reply:
-    """Call a node's decision function once; convert its mistakes to `PolicyError`s."""
+def run_decision(policy: Policy, said: Said, state: BaseModel, node: str | None = None,
+                 max_seconds: float | None = None) -> Reply:
+    """Call a node's decision function once; convert its mistakes to `PolicyError`s.
+
+    Bounded by `max_seconds` (default `MAX_SECONDS`) of policy time, unless an
+    exploration's bound is active.
+    """
+    max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
+    with deadline.bounded(max_seconds, lambda: _over_time(policy, node, max_seconds, "the decision function")):
+        return _decision_result(policy, said, state, node)
+
+
+def _decision_result(policy: Policy, said: Said, state: BaseModel, node: str | None) -> Reply:
     decision = policy.decision_of(node)
     try:
         result = decision(said, state)
     except DialogueError:
         raise
+    except (SystemExit, KeyboardInterrupt) as exc:
+        budget = deadline.active()
+        if isinstance(exc, KeyboardInterrupt) and budget is not None and budget.interrupted:
+            raise  # a real Ctrl-C: it stops the program, as anywhere else
+        raise _raised(policy, said, exc) from None
     except ValidationError as exc:
         if "frozen" in str(exc):
             raise ExplorationError("the decision function assigned to the state",
@@ -140,6 +158,14 @@ def _raised(policy: Policy, said: Said, exc: Exception) -> PolicyError:
                             location=location_in(exc, policy.file), hint=f"on the path: {path}")
 
 
+def _over_time(policy: Policy, node: str | None, seconds: float, what: str) -> ExplorationError:
+    return ExplorationError(
+        f"policy {policy.name!r}, node {node or policy.start!r}: {what} ran past its bound of {seconds:g} s",
+        location=location_in_function(policy, node),
+        hint="a decision function only reads the state and asks said(): no loops that wait, no sleep, "
+             "no I/O; raise the bound with explore(..., max_seconds=N) if the work is intended")
+
+
 def location_in_function(policy: Policy, node: str | None = None):
     from .errors import Location
 
@@ -148,15 +174,23 @@ def location_in_function(policy: Policy, node: str | None = None):
 
 
 def explore(policy: Policy, state: BaseModel | dict | None = None, *, node: str | None = None,
-            max_paths: int = MAX_PATHS, max_calls: int = MAX_CALLS) -> Exploration:
+            max_paths: int = MAX_PATHS, max_calls: int = MAX_CALLS,
+            max_seconds: float | None = None) -> Exploration:
     """Every path of a node's decision function (default: the start node) for `state`.
 
     Depth-first over every answer to its `said` calls, bounded.
 
-    Raises `ExplorationError` when the function blows a bound, mutates the state or
+    Raises `ExplorationError` when the function blows a bound (paths, said calls on a
+    path, `max_seconds` (default `MAX_SECONDS`) for the whole exploration), mutates the state or
     computes on an extracted value; the message names the policy and the bound.
     """
     state = policy.new_state(state) if not isinstance(state, BaseModel) else state
+    max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
+    with deadline.bounded(max_seconds, lambda: _over_time(policy, node, max_seconds, "exploration")):
+        return _explored(policy, state, node, max_paths, max_calls)
+
+
+def _explored(policy: Policy, state: BaseModel, node: str | None, max_paths: int, max_calls: int) -> Exploration:
     before = state.model_dump()
     frozen = frozen_copy(state)
     paths: list[Path] = []
@@ -167,7 +201,8 @@ def explore(policy: Policy, state: BaseModel | dict | None = None, *, node: str 
         paths.append(Path(tuple(said.steps), result))
         if len(paths) > max_paths:
             raise ExplorationError(
-                f"policy {policy.name!r} has more than {max_paths} paths for this state",
+                f"policy {policy.name!r}, node {node or policy.start!r}: more than {max_paths} paths "
+                f"for this state",
                 hint=f"simplify the decision tree, or raise the bound: explore(..., max_paths=N)")
         prefix = _next_prefix(said.choices, said.widths)
         if prefix is None:

@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import inspect
 import sys
+import textwrap
 import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from . import deadline  # noqa: F401  (wraps time.sleep before any policy module imports it)
 from .errors import DialogueError, Location, PolicyError
 from .reply import Reply
 
@@ -344,7 +346,7 @@ MAIN = "main"
 
 def _source(fn: Callable) -> str:
     generated = getattr(fn, "__dialogue_source__", None)
-    return generated if generated is not None else inspect.cleandoc(inspect.getsource(fn))
+    return generated if generated is not None else textwrap.dedent(inspect.getsource(fn)).strip()
 
 
 def _constants(fn: Callable) -> dict[str, Any]:

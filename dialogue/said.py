@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from . import patterns
+from . import deadline, patterns
 from .errors import ExplorationError, PolicyError
 
 __all__ = ["Extracted", "Said", "Step"]
 
 ASK, PICK, EXTRACT = "ask", "pick", "extract"
+MAX_OPTIONS = 10_000  # options of one said.pick
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Said:
     """
 
     max_calls = 64
+    answers_off_the_clock = False  # True: time spent answering (a model call) is not policy time
 
     def __init__(self) -> None:
         self.steps: list[Step] = []
@@ -61,12 +63,15 @@ class Said:
         """Which one of `options` the user's latest message means."""
         _check_question(question, "said.pick")
         options = tuple(options)
+        if len(options) > MAX_OPTIONS:
+            raise ExplorationError(f"said.pick({question!r}) has {len(options)} options, more than {MAX_OPTIONS}",
+                                   hint="a pick chooses among a few named things; narrow the options with "
+                                        "the state first, or ask in two steps (a category, then an item)")
         if not options or not all(isinstance(o, str) and o for o in options):
             raise PolicyError(f"said.pick({question!r}) needs a non-empty list of non-empty strings",
                               hint="pass the options as a list of strings, e.g. list(PRICES)")
-        if len(set(options)) != len(options):
-            raise PolicyError(f"said.pick({question!r}) has duplicate options: {list(options)}")
-        return self._record(Step(PICK, question, options, examples=_pick_examples(question, options, examples)))
+        options, pairs = _pick_examples(question, options, examples)
+        return self._record(Step(PICK, question, options, examples=pairs))
 
     def extract(self, what: str, pattern: str, *, examples: Sequence[str] = (),
                 max_length: int = 64) -> str:
@@ -83,7 +88,11 @@ class Said:
                 f"more than {self.max_calls} said calls on one path",
                 hint="a decision function must be a finite tree of questions; "
                      "raise the bound with explore(..., max_calls=N) if this is intended")
-        answer = self._answer(step, len(self.steps))
+        if self.answers_off_the_clock:
+            with deadline.paused():
+                answer = self._answer(step, len(self.steps))
+        else:
+            answer = self._answer(step, len(self.steps))
         self.steps.append(_with_answer(step, answer))
         return answer
 
@@ -94,13 +103,17 @@ class Said:
 _PICKS: dict[tuple, tuple] = {}  # (question, options, id(examples)) -> (examples, pairs)
 
 
-def _pick_examples(question: str, options: tuple, examples: dict | None) -> tuple:
-    """A pick's examples as (option, messages) pairs, checked once per examples object: an
-    exploration calls the same pick once per path, and a pick can have a thousand options."""
+def _pick_examples(question: str, options: tuple, examples: dict | None) -> tuple[tuple, tuple]:
+    """A pick's options and its examples as (option, messages) pairs, checked once per
+    examples object: an exploration calls the same pick once per path, and a pick can have
+    a thousand options. The options come back as the tuple first seen, so the steps of
+    every path share one."""
     key = (question, options, id(examples))
     known = _PICKS.get(key)
     if known is not None and known[0] is examples:
-        return known[1]
+        return known[2], known[1]
+    if len(set(options)) != len(options):
+        raise PolicyError(f"said.pick({question!r}) has duplicate options: {list(options)}")
     for option in (examples or {}):
         if option not in options:
             raise PolicyError(f"said.pick({question!r}) has examples for {option!r}, not an option")
@@ -108,8 +121,8 @@ def _pick_examples(question: str, options: tuple, examples: dict | None) -> tupl
     pairs = tuple((option, tuple((examples or {}).get(option, ()))) for option in options)
     if len(_PICKS) >= 256:
         _PICKS.clear()
-    _PICKS[key] = (examples, pairs)  # holds the examples, so their id is not reused meanwhile
-    return pairs
+    _PICKS[key] = (examples, pairs, options)  # holds the examples, so their id is not reused meanwhile
+    return options, pairs
 
 
 def _with_answer(step: Step, answer: Any) -> Step:
