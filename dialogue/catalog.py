@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -474,6 +474,24 @@ def _voiced(header: HeaderSpec, locales: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(header.voice) if isinstance(header.voice, list) else ()
 
 
+def _asset_problem(path: str, base: Path | None) -> str | None:
+    """Why an asset path is refused (it is absolute or leaves the catalog's folder), or None."""
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or PureWindowsPath(path).drive or ":" in parts[0]:
+        return "is absolute"
+    if ".." in parts:
+        return "leaves the catalog's folder (..)"
+    if base is not None:
+        root = base.resolve()
+        if not (root / path).resolve().is_relative_to(root):
+            return "leaves the catalog's folder (through a link)"
+    return None
+
+
+_DEEP_HINT = ("a catalog needs a few levels: [[response]], [response.slots], an inline table for a slot; "
+              "write the values flat")
+
+
 def _did_you_mean(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
@@ -496,6 +514,9 @@ class _Spot:
     value_column: int | None = None
     value_length: int = 1
 
+
+MAX_NESTING = 32  # brackets and braces open at once; a catalog needs four or five
+MAX_KEY_PARTS = 32  # parts of one dotted key or table header
 
 _HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
 _KEY = re.compile(r"""\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
@@ -531,6 +552,26 @@ def _scan_value(line: str, i: int, depth: int = 0) -> tuple[int, int, str | None
     return len(line.rstrip()), depth, None
 
 
+def _deepest(line: str, depth: int) -> tuple[int, int] | None:
+    """The column where `line` (entered `depth` brackets deep) opens more than
+    MAX_NESTING brackets at once, and that depth; None when it does not. Linear in the line."""
+    if depth + line.count("[") + line.count("{") <= MAX_NESTING:
+        return None
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if line.startswith(('"""', "'''"), i) or c == "#":
+            return None
+        if c in "\"'":
+            i = _string_end(line, i)
+            continue
+        depth += 1 if c in "[{" else -1 if c in "]}" else 0
+        if depth > MAX_NESTING:
+            return i + 1, depth
+        i += 1
+    return None
+
+
 def _string_end(line: str, i: int) -> int:
     """The index just past the single-line string starting at `line[i]`."""
     quote, j = line[i], i + 1
@@ -546,6 +587,7 @@ class _Locator:
         self.lines = source.splitlines()
         self.spots: dict[tuple, _Spot] = {}
         self.blocks: list[int] = []  # line of each [[response]] header
+        self.faults: list[tuple[int, int, str]] = []  # (line, column, what) past a size bound
         self._table: tuple = ()
         self._scan()
 
@@ -554,12 +596,24 @@ class _Locator:
         for number, line in enumerate(self.lines, 1):
             if quote:
                 quote = None if quote in line else quote
+            elif (deep := _deepest(line, depth)) is not None:
+                self.faults.append((number, deep[0], f"more than {MAX_NESTING} tables and arrays nested"))
+                return  # the rest cannot be located without going as deep
             elif depth:
                 depth = _scan_value(line, 0, depth)[1]
             elif (header := _HEADER.match(line)) and not _KEY.match(line):
-                self._header(number, line, header)
+                if not self._too_many_parts(number, line, header.group(2)):
+                    self._header(number, line, header)
             elif key := _KEY.match(line):
-                quote, depth = self._key(number, line, key)
+                if not self._too_many_parts(number, line, key.group(1)):
+                    quote, depth = self._key(number, line, key)
+
+    def _too_many_parts(self, number: int, line: str, dotted: str) -> bool:
+        if dotted.count(".") < MAX_KEY_PARTS or len(_key_parts(dotted)) <= MAX_KEY_PARTS:
+            return False
+        column = len(line) - len(line.lstrip()) + 1
+        self.faults.append((number, column, f"a key or table name of more than {MAX_KEY_PARTS} dotted parts"))
+        return True
 
     def _header(self, number: int, line: str, match: re.Match) -> None:
         parts: tuple = _key_parts(match.group(2))
@@ -568,7 +622,9 @@ class _Locator:
         if parts[:1] == ("response",) and self.blocks:
             parts = ("response", len(self.blocks) - 1, *parts[1:])
         self._table = parts
-        self.spots.setdefault(parts, _Spot(number, match.start(1) + 1, match.end() - match.start(1)))
+        spot = _Spot(number, match.start(1) + 1, match.end() - match.start(1))
+        self.spots.setdefault(parts, spot)
+        self.spots.setdefault(parts[:1], spot)  # where an unknown top-level table first appears
 
     def _key(self, number: int, line: str, match: re.Match) -> tuple[str | None, int]:
         path = self._table + _key_parts(match.group(1))
@@ -727,10 +783,17 @@ class _Analysis:
     # TOML and top level
 
     def _parse(self) -> dict | None:
+        if self.where.faults:
+            for line, column, what in self.where.faults:
+                self.add(f"the catalog is too deep here: {what}", self._location(line, column), _DEEP_HINT, None)
+            return None
         try:
             data = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
             self._toml_error(str(exc))
+            return None
+        except RecursionError:
+            self.add("the catalog is nested too deeply to read", self._location(1, 1), _DEEP_HINT, None)
             return None
         for key in data:
             if key not in TOP_KEYS:
@@ -973,7 +1036,7 @@ class _Analysis:
             if locale != default and locale not in spec.locales and spec.status != "retired":
                 self.report(path + ("id",), f"response {spec.id} has no {locale} text; {said}",
                             f"add [response.locales.{locale}] with text = ...", entry=spec.id, warning=True)
-        self._audio_warnings(block)
+        self._audio_checks(block)
         if header is not None and not block.broken_slots:
             self._approval_warning(block, header)
             self._stale_warnings(block, said)
@@ -1007,12 +1070,17 @@ class _Analysis:
                             "an earlier text; it is not played", f"record it again and set audio_lock = "
                             f'"{current}"', entry=spec.id, warning=True)
 
-    def _audio_warnings(self, block: _Block) -> None:
+    def _audio_checks(self, block: _Block) -> None:
+        """Asset paths that leave the catalog's folder are errors; missing files are warnings."""
         spec = block.spec
         assert spec is not None
         assets = [(("audio",), spec.audio)] + [(("locales", k, "audio"), v.audio) for k, v in spec.locales.items()]
         for keys, audio in assets:
-            if audio and self.base is not None and not (self.base / audio).exists():
+            if audio and (problem := _asset_problem(audio, self.base)) is not None:
+                self.report(("response", block.n, *keys), f"audio path {audio!r} {problem}",
+                            'an asset path is relative to the catalog file and stays inside its folder: '
+                            'audio = "audio/en/offer.ogg"', entry=spec.id, value=True)
+            elif audio and self.base is not None and not (self.base / audio).exists():
                 self.report(("response", block.n, *keys), f"audio file {audio!r} does not exist",
                             "audio paths are relative to the catalog file", entry=spec.id, value=True,
                             warning=True)
