@@ -1,13 +1,14 @@
 """Hostile catalogs are refused with FILE:LINE errors in bounded time; asset paths stay in the catalog's folder."""
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
 from dialogue.catalog import Catalog, catalog_problems, load_catalog
 from dialogue.errors import CatalogError
+
+from .bounded import finishes
 
 HEAD = """\
 [catalog]
@@ -27,25 +28,6 @@ text = "Hello."
 status = "approved"
 """
 LINE = HEAD.count("\n") + 1  # the first line after HEAD
-
-
-def finishes(work, seconds: float = 20.0):
-    """The result of `work()`; the test fails when it is still running after `seconds`."""
-    out: dict = {}
-
-    def run():
-        try:
-            out["value"] = work()
-        except BaseException as exc:  # handed to the test's thread below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def refused(text: str, tmp_path: Path | None = None) -> CatalogError:

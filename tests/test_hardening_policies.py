@@ -4,9 +4,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -14,6 +12,7 @@ from pydantic import BaseModel
 from dialogue import Engine, Policy, ScriptedBackend, explore, reply
 from dialogue.errors import EffectError, ExplorationError
 
+from .bounded import finishes
 from .conftest import FIXTURES, ROOT
 
 engine_module = sys.modules["dialogue.engine"]
@@ -30,25 +29,6 @@ def make(decide, name="looping"):
     policy = Policy(name, catalog=str(CATALOG), state=Wallet)
     policy.decide(decide)
     return policy
-
-
-def finishes(work, seconds: float = 20.0):
-    """The result of `work()`; the test fails when it is still running after `seconds`."""
-    out: dict = {}
-
-    def run():
-        try:
-            out["value"] = work()
-        except BaseException as exc:  # handed to the test's thread below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def loops(said, state):

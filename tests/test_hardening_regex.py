@@ -1,7 +1,5 @@
 """Author patterns meet user and model text in linear time; what RE2 cannot run is refused at load."""
 
-import textwrap
-import threading
 from pathlib import Path
 
 import pytest
@@ -10,9 +8,10 @@ from pydantic import BaseModel
 from dialogue import Engine, Policy, ScriptedBackend, explore, reply
 from dialogue.backends.base import Constraint, Hole
 from dialogue.catalog import Catalog
-from dialogue.errors import CatalogError, PolicyError
+from dialogue.errors import CatalogError, OutputInvalid, PolicyError
 from dialogue.grammar import hole_spans, reply_grammar
-from dialogue.errors import OutputInvalid
+
+from .bounded import finishes
 
 EVIL = "(a+)+$"
 ATTACK = "a" * 30 + "!"  # 2**30 backtracking steps for Python's re: minutes
@@ -35,26 +34,6 @@ status = "approved"
 [response.slots]
 code = {{ type = "pattern", regex = '{regex}', max_length = 64 }}
 """
-
-
-def finishes(work, seconds: float = 10.0):
-    """The result of `work()`, failing the test when it is still running after `seconds`
-    (the backtracking engine needed minutes for the same input)."""
-    out: dict = {}
-
-    def run():
-        try:
-            out["value"] = work()
-        except BaseException as exc:  # handed to the test's thread below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
 
 
 def catalog_with(regex: str) -> Catalog:

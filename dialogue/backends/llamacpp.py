@@ -279,33 +279,22 @@ class LlamaCppBackend:
         return bool(attr & self._llama_cpp.LLAMA_TOKEN_ATTR_CONTROL)
 
     def _prompt_tokens(self, prompt: Prompt) -> list[int]:
-        if self._chatml:
-            system = f"<|im_start|>system\n{prompt.system}<|im_end|>"
-            rest = f"\n<|im_start|>user\n{prompt.user}<|im_end|>\n<|im_start|>assistant\n"
-        else:
-            system, rest = f"{prompt.system}\n\n", f"{prompt.user}\n"
-        head = self._system_tokens.get(system)
+        """The prompt's tokens. Control tokens come only from the template written here:
+        the system and user texts (the user's words among them) are tokenized with special
+        tokens off, so a literal "<|im_end|>" in a message stays plain text."""
+        head = self._system_tokens.get(prompt.system)
         if head is None:
-            head = self._tokenize(system, special=True, bos=True)
-            _remember(self._system_tokens, system, head, 32)
-        return head + self._tokenize_user(rest)
-
-    def _tokenize_user(self, text: str) -> list[int]:
-        # Special tokens are recognised only where the template writes them: in the user's
-        # text a literal "<|im_end|>" stays plain text.
-        parts = text.split("<|im_start|>")
-        out: list[int] = []
-        start_tok = self._tokenize("<|im_start|>", special=True)
-        for i, part in enumerate(parts):
-            if i:
-                out += start_tok
-            segs = part.split("<|im_end|>")
-            for j, seg in enumerate(segs):
-                if j:
-                    out += self._tokenize("<|im_end|>", special=True)
-                if seg:
-                    out += self._tokenize(seg, special=False)
-        return out
+            if self._chatml:
+                head = (self._tokenize("<|im_start|>system\n", special=True, bos=True)
+                        + self._tokenize(prompt.system, special=False) + self._tokenize("<|im_end|>", special=True))
+            else:
+                head = self._tokenize(f"{prompt.system}\n\n", special=False, bos=True)
+            _remember(self._system_tokens, prompt.system, head, 32)
+        if self._chatml:
+            return (head + self._tokenize("\n<|im_start|>user\n", special=True)
+                    + self._tokenize(prompt.user, special=False)
+                    + self._tokenize("<|im_end|>\n<|im_start|>assistant\n", special=True))
+        return head + self._tokenize(f"{prompt.user}\n", special=False)
 
     def _tokenize(self, text: str, *, special: bool, bos: bool = False) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=special)

@@ -75,7 +75,13 @@ class TransformersBackend:
         return f"<TransformersBackend {self.model!r}>"
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return len(self._ids(text, False))
+
+    def _ids(self, text: str, special: bool) -> list[int]:
+        """Token ids of `text`; with `special` False a special token's text is plain text."""
+        if not text:
+            return []
+        return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special)["input_ids"])
 
     def close(self) -> None:
         self._kv, self._fed = None, []
@@ -154,12 +160,19 @@ class TransformersBackend:
             raise ConstraintError(f"outlines-core cannot compile the constraint's regex: {exc}") from exc
 
     def _prompt_ids(self, prompt: Prompt) -> list[int]:
-        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+        """The prompt's tokens. Control tokens come only from the chat template: the system
+        and user texts (the user's words among them) are tokenized with special tokens split,
+        so a literal "<|im_end|>" in a message stays plain text."""
+        system, user = "\x00dialogue-system\x00", "\x00dialogue-user\x00"  # where the texts go
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         if getattr(self.tokenizer, "chat_template", None):
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:
-            text = f"{prompt.system}\n\n{prompt.user}\n"
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            text = f"{system}\n\n{user}\n"
+        before, rest = text.split(system, 1)
+        middle, after = rest.split(user, 1)
+        ids = (self._ids(before, True) + self._ids(prompt.system, False) + self._ids(middle, True)
+               + self._ids(prompt.user, False) + self._ids(after, True))
         if len(ids) >= self.n_ctx:
             raise BackendError(f"the prompt has {len(ids)} tokens; the context holds {self.n_ctx}")
         return list(ids)
