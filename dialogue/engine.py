@@ -116,7 +116,9 @@ class Engine:
     without it sessions live in memory only. `store_messages=False`, `redact` (str -> str)
     and `audit_key` (bytes, text or a key file) apply when the engine opens the store from a
     path. `on_change` is the default for resuming a session whose policy or catalog changed:
-    "error" or "continue".
+    "error" or "continue". A message longer than `max_message_chars` characters or
+    `max_message_tokens` tokens (where the backend counts them), or one that is not valid
+    Unicode, is `MessageRejected`.
 
     At most `max_sessions` sessions stay in memory (None: no bound): beyond it the least
     recently used idle one is released. A stored session is resumed from the store on its
@@ -126,7 +128,7 @@ class Engine:
 
     def __init__(self, policy: Policy, *, mode: str = "prompted", backend: Backend | str | None = None,
                  locale: str | None = None, allow_drafts: bool = False, retries: int = 1,
-                 max_message_chars: int = 4000, history_turns: int = 12,
+                 max_message_chars: int = 4000, max_message_tokens: int = 2000, history_turns: int = 12,
                  store: Store | str | os.PathLike | None = None, store_messages: bool | None = None,
                  redact: Callable[[str], str] | None = None, on_change: str = "error",
                  understanding: str | None = None, encoder: Any = None,
@@ -146,6 +148,7 @@ class Engine:
         self.allow_drafts = allow_drafts
         self.retries = retries
         self.max_message_chars = max_message_chars
+        self.max_message_tokens = max_message_tokens
         self.history_turns = history_turns
         self._backend = backend
         self._backend_lock = threading.Lock()
@@ -336,6 +339,27 @@ class Session:
         limit = self.engine.max_message_chars
         if len(message) > limit:
             raise MessageRejected(f"message of {len(message)} characters is over the limit of {limit}")
+        try:
+            size = len(message.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise MessageRejected(f"message is not valid Unicode text: a lone surrogate at character {exc.start}; "
+                                  "decode the client's text as UTF-8 before sending it") from None
+        if size > self.engine.max_message_tokens:  # a token holds at least one byte: fewer bytes, fewer tokens
+            self._check_tokens(message)
+
+    def _check_tokens(self, message: str) -> None:
+        """Refuse a message of more tokens than the limit where the backend counts tokens
+        locally (a few characters can be many tokens: emoji). With encoder understanding a
+        backend not loaded yet is not loaded for this."""
+        engine = self.engine
+        backend = engine._backend if engine.understanding == "encoder" else engine.backend
+        count = getattr(backend, "count_tokens", None)
+        if isinstance(backend, str) or not callable(count):
+            return
+        tokens, limit = count(message), engine.max_message_tokens
+        if tokens > limit:
+            raise MessageRejected(f"message of {tokens} tokens is over the limit of {limit} "
+                                  f"({len(message)} characters)")
 
     def _turn(self, message: str) -> Turn:
         engine = self.engine
