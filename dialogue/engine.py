@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from . import deadline
 from .backends.base import Backend, Completion, Constraint, Hole
 from .errors import (CatalogError, DialogueError, EffectError, ExplorationError, MessageRejected,
-                     OutputInvalid, PolicyError, SessionError)
+                     OutputInvalid, PolicyError, ResponseInvalid, SessionError)
 from .explore import Exploration, ReplayingSaid, explore, frozen_copy, run_decision
 from .grammar import (constraint_for, display, extracted_in_order, hole_spans, narrowed, reply_grammar,
                       serialize)
@@ -36,6 +36,7 @@ UNDERSTANDINGS = ("encoder", "model", "hybrid")
 MAX_SESSIONS = 1000  # sessions one engine keeps in memory by default
 HYBRID_CANDIDATES = 5  # replies the language model chooses among in hybrid understanding
 EFFECT_SECONDS = 5.0  # time one effect may take
+MAX_RAW_CHARS = 2000  # characters of one raw model output kept in the trace and the store
 ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
 
 
@@ -71,7 +72,10 @@ class Trace:
     model: str = ""
 
     def add_completion(self, completion: Completion) -> None:
-        self.raw.append(completion.text)
+        text = completion.text
+        if len(text) > MAX_RAW_CHARS:  # what is stored of it; validation reads all of it
+            text = text[:MAX_RAW_CHARS] + f"... [{len(text) - MAX_RAW_CHARS} more characters not kept]"
+        self.raw.append(text)
         self.model_calls += 1
         self.tokens_reused += completion.tokens_reused
         self.tokens_new += completion.tokens_new
@@ -607,8 +611,13 @@ def _generate_valid(engine: Engine, prompt, constraint: Constraint, trace: Trace
     for attempt in range(engine.retries + 1):
         trace.retries = max(trace.retries, attempt)
         t = time.perf_counter()
-        completion = engine.backend.generate(prompt, guide)
-        trace.timings["generate_s"] = trace.timings.get("generate_s", 0.0) + time.perf_counter() - t
+        try:
+            completion = engine.backend.generate(prompt, guide)
+        except ResponseInvalid as exc:  # the server's answer is garbage: like output that fails validation
+            trace.validation_errors.append(str(exc))
+            continue
+        finally:
+            trace.timings["generate_s"] = trace.timings.get("generate_s", 0.0) + time.perf_counter() - t
         for stage, seconds in completion.detail.get("timings", {}).items():
             trace.timings[stage] = trace.timings.get(stage, 0.0) + seconds
         trace.add_completion(completion)

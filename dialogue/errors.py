@@ -11,7 +11,8 @@
     └── RunError                       a failure while serving a turn
         ├── BackendError               the model or server failed (unreachable, crashed)
         │   ├── ConstraintError        the backend cannot enforce a constraint
-        │   └── MissingExtra           an optional part is not installed; names the pip install
+        │   ├── MissingExtra           an optional part is not installed; names the pip install
+        │   └── ResponseInvalid        a server answer not in the API's shape; the turn falls back
         ├── OutputInvalid              model output that failed validation
         ├── MessageRejected            a user message refused before any model call
         ├── EffectError                an effect raised; the state is unchanged
@@ -40,6 +41,7 @@ __all__ = [
     "MissingExtra",
     "OutputInvalid",
     "PolicyError",
+    "ResponseInvalid",
     "RunError",
     "SessionError",
     "StoreError",
@@ -157,6 +159,12 @@ class MissingExtra(BackendError):
         missing = f" ({module} is not installed)" if module else ""
         super().__init__(f"{what} needs dialogue's [{extra}] extra{missing}; "
                          f"run: pip install 'dialogue[{extra}]'")
+
+
+class ResponseInvalid(BackendError):
+    """A server's answer that is not the API's shape (an HTML page, cut-off JSON, a field of
+    the wrong type) or is over the size limit; a turn retries and then falls back, as for
+    output that fails validation."""
 
 
 class OutputInvalid(RunError):

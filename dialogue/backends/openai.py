@@ -29,8 +29,9 @@ from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ..errors import BackendError, ConstraintError
+from ..errors import BackendError, ConstraintError, ResponseInvalid
 from .base import Capabilities, Completion, Constraint, Hole, Prompt
+from .bounded import Bounds, ResponseTooLarge, bounded_client
 
 __all__ = ["OpenAIBackend", "OpenAILimits", "SERVERS", "bounded_regex", "gbnf"]
 
@@ -84,10 +85,13 @@ class OpenAIBackend:
 
     `server` is one of `SERVERS`; left out, it is "openai" for OpenAI's API and found by
     asking the server's GET /models otherwise (once, on first use). The key comes from
-    `api_key` or OPENAI_API_KEY; local servers need none. Each request times out after
-    `timeout` seconds and is retried `max_retries` times on 408/409/429/5xx, timeouts and
-    refused connections, with exponential backoff from `backoff` seconds (capped by
-    `max_backoff`, honouring Retry-After). `extra_body` is merged into every request.
+    `api_key` or OPENAI_API_KEY; local servers need none. Each request, its whole response
+    included, ends within `timeout` seconds and is retried `max_retries` times on
+    408/409/429/5xx, timeouts and refused connections, with exponential backoff from
+    `backoff` seconds (capped by `max_backoff`, honouring Retry-After); one `generate`, its
+    retries and split calls included, ends within `total_timeout` seconds (default: `timeout`
+    times the attempts). A response over `max_response_bytes`, or one that is not the API's
+    shape, is `ResponseInvalid`. `extra_body` is merged into every request.
     """
 
     name = "openai"
@@ -96,7 +100,8 @@ class OpenAIBackend:
                  server: str | None = None, timeout: float = 60.0, max_retries: int = 2,
                  backoff: float = 0.5, max_backoff: float = 8.0, temperature: float | None = 0.0,
                  max_tokens: int | None = None, extra_body: dict | None = None,
-                 limits: OpenAILimits = OPENAI_LIMITS) -> None:
+                 limits: OpenAILimits = OPENAI_LIMITS, total_timeout: float | None = None,
+                 max_response_bytes: int = 1 << 20) -> None:
         if server is not None and server not in SERVERS:
             raise BackendError(f"unknown server kind {server!r}; one of: {', '.join(SERVERS)}")
         if not model:
@@ -109,13 +114,17 @@ class OpenAIBackend:
         if not key and self._server == "openai":
             raise BackendError("no API key for OpenAI: set OPENAI_API_KEY or pass api_key=...")
         self.timeout, self.max_retries = timeout, max(0, max_retries)
+        self.total_timeout = total_timeout if total_timeout is not None else timeout * (self.max_retries + 1)
+        self.max_response_bytes = max_response_bytes
         self.backoff, self.max_backoff = backoff, max_backoff
         self.temperature, self.max_tokens = temperature, max_tokens
         self.extra_body = dict(extra_body or {})
         self.limits = limits
         self._openai = openai
+        self._bounds = Bounds(timeout, max_response_bytes)
+        http = bounded_client(_import_httpx(), self._bounds, timeout=timeout, follow_redirects=True)
         self._client = openai.OpenAI(base_url=self.base_url, api_key=key or "none", timeout=timeout,
-                                     max_retries=0)
+                                     max_retries=0, http_client=http)
         self._detect_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -141,13 +150,14 @@ class OpenAIBackend:
         """One constrained choice; on OpenAI a choice over its enum limits takes several calls."""
         start = time.perf_counter()
         usage = _Usage()
-        kind = self.server
-        if kind == "openai":
-            text = self._structured(prompt, constraint, usage)
-        elif kind == "ollama":
-            text = self._ollama(prompt, constraint, usage)
-        else:
-            text = self._chat_raw(prompt, constraint, usage)
+        with self._bounds.within(self.total_timeout):
+            kind = self.server
+            if kind == "openai":
+                text = self._structured(prompt, constraint, usage)
+            elif kind == "ollama":
+                text = self._ollama(prompt, constraint, usage)
+            else:
+                text = self._chat_raw(prompt, constraint, usage)
         return usage.completion(text, kind, time.perf_counter() - start)
 
     # -- the shapes ---------------------------------------------------------------------
@@ -231,18 +241,40 @@ class OpenAIBackend:
         if body:
             kwargs["extra_body"] = body
         response = self._send(lambda: self._client.chat.completions.create(**kwargs))
+        content = self._content(response)
         usage.add(response)
-        if not response.choices:
+        return content
+
+    def _content(self, response: Any) -> str:
+        """The reply text of a chat completion; `ResponseInvalid` when it is not the API's shape."""
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list):
+            raise ResponseInvalid(f"{self._where()} sent a response that is not a chat completion "
+                                  f"(no list of choices: {_excerpt(response)})")
+        if not choices:
             return ""
-        message = response.choices[0].message
-        return message.content if message.content is not None else (message.refusal or "")
+        message = getattr(choices[0], "message", None)
+        content, refusal = getattr(message, "content", None), getattr(message, "refusal", None)
+        if not isinstance(content, (str, type(None))) or not isinstance(refusal, (str, type(None))):
+            raise ResponseInvalid(f"{self._where()} sent a choice without a text message ({_excerpt(choices[0])})")
+        return content if content is not None else (refusal or "")
 
     def _send(self, call: Callable[[], Any]) -> Any:
         """Run `call`, retrying transient failures with backoff; foreign errors become ours."""
         openai, failures = self._openai, []
+        error: Exception | None = None
         for attempt in range(self.max_retries + 1):
+            left = self._bounds.left()
+            if left is not None and left <= 0:
+                failures.append(f"no answer within {self.total_timeout:g} s in all")
+                break
             try:
                 return call()
+            except ResponseTooLarge as exc:
+                raise ResponseInvalid(f"{self._where()} sent {exc}: refused (max_response_bytes)") from None
+            except (openai.APIResponseValidationError, ValueError) as exc:  # ValueError: JSON cut off
+                raise ResponseInvalid(f"{self._where()} sent a response that is not the API's JSON "
+                                      f"({type(exc).__name__}: {str(exc)[:200]})") from None
             except openai.APIStatusError as exc:
                 if exc.status_code in (401, 403):
                     raise BackendError(self._auth_message(exc)) from exc
@@ -259,7 +291,8 @@ class OpenAIBackend:
             except openai.OpenAIError as exc:
                 raise BackendError(f"the openai client failed: {exc}") from exc
             if attempt < self.max_retries:
-                time.sleep(self._delay(attempt, error))
+                left = self._bounds.left()
+                time.sleep(max(0.0, min(self._delay(attempt, error), left if left is not None else float("inf"))))
         raise BackendError(self._failed_message(failures)) from error
 
     def _delay(self, attempt: int, error: Exception) -> float:
@@ -326,25 +359,27 @@ class _Usage:
 
     def add(self, response: Any) -> None:
         self.calls += 1
-        if response.choices and response.choices[0].finish_reason:
-            self.finish.append(response.choices[0].finish_reason)
-        usage = response.usage
+        finish = getattr(response.choices[0], "finish_reason", None) if response.choices else None
+        if isinstance(finish, str) and finish:
+            self.finish.append(finish)
+        usage = getattr(response, "usage", None)
         if usage is None:
             return
-        self.prompt += usage.prompt_tokens or 0
-        self.output += usage.completion_tokens or 0
+        self.prompt += _count(getattr(usage, "prompt_tokens", 0))
+        self.output += _count(getattr(usage, "completion_tokens", 0))
         details = getattr(usage, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None)
         if cached is None:  # llama.cpp's server reports its prompt cache in `timings`
-            timings = (response.model_extra or {}).get("timings")
+            extra = getattr(response, "model_extra", None)
+            timings = extra.get("timings") if isinstance(extra, dict) else None
             cached = timings.get("cache_n") if isinstance(timings, dict) else None
         if isinstance(cached, int):
             self.cached = (self.cached or 0) + cached
 
     def add_ollama(self, data: dict) -> None:
         self.calls += 1
-        self.prompt += int(data.get("prompt_eval_count") or 0)
-        self.output += int(data.get("eval_count") or 0)
+        self.prompt += _count(data.get("prompt_eval_count"))
+        self.output += _count(data.get("eval_count"))
         if data.get("done_reason"):
             self.finish.append(str(data["done_reason"]))
 
@@ -733,6 +768,24 @@ def _import_openai():
     except ImportError as exc:
         raise BackendError(f"the openai backend needs the openai package: {INSTALL}") from exc
     return openai
+
+
+def _import_httpx():
+    try:
+        import httpx2
+    except ImportError:  # an openai client of the generation before it
+        import httpx as httpx2
+    return httpx2
+
+
+def _count(value: Any) -> int:
+    """A token count a server reported, or 0 where it sent something else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _excerpt(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text[:120] + ("..." if len(text) > 120 else "")
 
 
 def _messages(prompt: Prompt) -> list[dict[str, str]]:

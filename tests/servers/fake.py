@@ -31,6 +31,9 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hang: float = 0.0  # seconds to wait before answering (cut short when the server stops)
+    drip: float = 0.0  # seconds between the bytes of the body (a server that answers very slowly)
+    content_type: str = "application/json"
+    length: bool = True  # False: no content-length, the body ends when the connection closes
 
 
 Responder = Callable[[Request], Reply]
@@ -88,12 +91,20 @@ class FakeServer:
                 data = reply.body if isinstance(reply.body, (bytes, str)) else json.dumps(reply.body)
                 data = data.encode() if isinstance(data, str) else data
                 self.send_response(reply.status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
+                self.send_header("content-type", reply.content_type)
+                if reply.length:
+                    self.send_header("content-length", str(len(data)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if not reply.drip:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    if server._stopping.wait(reply.drip):
+                        return
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
 
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass
