@@ -169,10 +169,12 @@ class TransformersBackend:
             text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:
             text = f"{system}\n\n{user}\n"
-        before, rest = text.split(system, 1)
-        middle, after = rest.split(user, 1)
-        ids = (self._ids(before, True) + self._ids(prompt.system, False) + self._ids(middle, True)
-               + self._ids(prompt.user, False) + self._ids(after, True))
+        head, after = text.split(user, 1)
+        before, middle = head.split(system, 1) if system in head else (head, None)  # a template may drop it
+        ids = self._ids(before, True)
+        if middle is not None:
+            ids += self._ids(prompt.system, False) + self._ids(middle, True)
+        ids += self._ids(prompt.user, False) + self._ids(after, True)
         if len(ids) >= self.n_ctx:
             raise BackendError(f"the prompt has {len(ids)} tokens; the context holds {self.n_ctx}")
         return list(ids)
