@@ -49,6 +49,9 @@ __all__ = [
 ]
 
 
+EXCERPT_CHARS = 160  # characters of a source line shown under an error
+
+
 @dataclass(frozen=True)
 class Location:
     """Where an author error is: a file and, when known, a 1-based line and column."""
@@ -72,11 +75,17 @@ class Location:
         if self.source_line is None or self.line is None:
             return ""
         text = self.source_line.rstrip("\n").expandtabs(1)
+        column = self.column
+        if len(text) > EXCERPT_CHARS:  # a very long line is shown around the fault
+            start = max(0, (column or 1) - 1 - EXCERPT_CHARS // 3)
+            head = "..." if start else ""
+            text = head + text[start:start + EXCERPT_CHARS] + ("..." if start + EXCERPT_CHARS < len(text) else "")
+            column = None if column is None else column - start + len(head)
         gutter = f"{self.line:>5} | "
         caret = ""
-        if self.column is not None:
-            caret = "\n" + " " * (len(gutter) - 2) + "| " + " " * (self.column - 1)
-            caret += "^" * max(1, min(self.span, max(1, len(text) - self.column + 1)))
+        if column is not None:
+            caret = "\n" + " " * (len(gutter) - 2) + "| " + " " * (column - 1)
+            caret += "^" * max(1, min(self.span, max(1, len(text) - column + 1)))
         return gutter + text + caret
 
 

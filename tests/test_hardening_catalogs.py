@@ -121,3 +121,12 @@ def test_an_asset_inside_the_catalog_folder_loads(tmp_path):
     path = tmp_path / "deep.toml"
     path.write_text(HEAD.replace('text = "Hello."', 'text = "Hello."\naudio = "audio/./hello.ogg"'))
     assert load_catalog(path)["HELLO"].audio_for("en") == "audio/./hello.ogg"
+
+
+def test_the_error_shows_a_window_of_a_very_long_line():
+    text = HEAD + "[response.slots]\nx = " + "{ a = " * 100_000 + "1" + " }" * 100_000 + "\n"
+    error = refused(text)
+    excerpt = error.location.excerpt()
+    assert len(excerpt) < 600 and excerpt.count("^") >= 1
+    shown, caret = excerpt.splitlines()
+    assert shown[caret.index("^")] == "{"  # the caret still points at the brace past the bound
