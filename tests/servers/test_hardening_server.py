@@ -13,7 +13,7 @@ from dialogue.backends import Constraint, Prompt
 from dialogue.backends.openai import OpenAIBackend
 from dialogue.errors import BackendError, ResponseInvalid
 
-from ..conftest import ROOT
+from ..conftest import EXAMPLES, ROOT
 from .fake import FakeServer, Reply, answer, chat_reply, script
 
 pytestmark = pytest.mark.server
@@ -114,7 +114,7 @@ def test_the_stored_raw_output_is_capped(shop, tmp_path):
 
 def test_dialogue_chat_on_a_malformed_server_prints_no_traceback():
     with FakeServer(script(MALFORMED["an HTML page"])) as server:
-        out = subprocess.run([sys.executable, "-m", "dialogue", "chat", str(ROOT / "policies" / "blacksmith.py"),
+        out = subprocess.run([sys.executable, "-m", "dialogue", "chat", str(EXAMPLES["blacksmith"]),
                               "--backend", "openai", "--base-url", server.url, "--model", "m", "--server", "vllm",
                               "--understanding", "model", "--timeout", "2"],
                              input="hello\n", capture_output=True, text=True, cwd=ROOT, timeout=120)
