@@ -105,8 +105,10 @@ def test_a_message_repeated_in_another_case_is_hashed_too(db):
 
 
 def test_earlier_messages_repeated_by_the_model_are_hashed_too(db, cli):
-    """A model that repeats its whole prompt: the history holds the earlier message."""
-    engine = Engine(load_policy(BLACKSMITH), backend=ScriptedBackend(lambda prompt, constraint: prompt.user, strict=False),
+    """A model that repeats the end of its prompt (the trace keeps 2,000 characters of an
+    output): the history there holds the earlier message."""
+    engine = Engine(load_policy(BLACKSMITH), backend=ScriptedBackend(lambda prompt, constraint: prompt.user[-1500:],
+                                                                     strict=False),
                     store=db, understanding="model", store_messages=False)
     try:
         session = engine.session("s")
