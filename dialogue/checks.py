@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .errors import CatalogError, DialogueError, Location, PolicyError
+from .errors import DialogueError, Location, PolicyError
 from .explore import explore
 from .policy import Policy
 from .reply import Reply

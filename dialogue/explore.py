@@ -203,7 +203,7 @@ def _explored(policy: Policy, state: BaseModel, node: str | None, max_paths: int
             raise ExplorationError(
                 f"policy {policy.name!r}, node {node or policy.start!r}: more than {max_paths} paths "
                 f"for this state",
-                hint=f"simplify the decision tree, or raise the bound: explore(..., max_paths=N)")
+                hint="simplify the decision tree, or raise the bound: explore(..., max_paths=N)")
         prefix = _next_prefix(said.choices, said.widths)
         if prefix is None:
             break

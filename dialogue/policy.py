@@ -10,7 +10,7 @@ import inspect
 import sys
 import textwrap
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType

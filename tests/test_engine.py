@@ -6,7 +6,6 @@ import threading
 import pytest
 
 from dialogue import Engine, ScriptedBackend, load_policy
-from dialogue.backends.base import Hole
 from dialogue.errors import EffectError, MessageRejected, PolicyError, SessionError
 
 from .conftest import SHOP

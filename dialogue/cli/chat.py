@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from pathlib import Path
 
 from ..backends.scripted import FIRST_REACHABLE
 from ._shell import ChatShell, spinner
