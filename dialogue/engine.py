@@ -17,8 +17,8 @@ from typing import Any, Callable
 from pydantic import BaseModel, ValidationError
 
 from . import deadline
-from .backends.base import Backend, Completion, Constraint, Hole
-from .errors import (CatalogError, DialogueError, EffectError, ExplorationError, MessageRejected,
+from .backends.base import Backend, Completion, Constraint, Hole, turn_deadline, turn_time_left
+from .errors import (BackendError, CatalogError, EffectError, ExplorationError, MessageRejected,
                      OutputInvalid, PolicyError, ResponseInvalid, SessionError)
 from .explore import Exploration, ReplayingSaid, explore, frozen_copy, run_decision
 from .grammar import (constraint_for, display, extracted_in_order, hole_spans, narrowed, reply_grammar,
@@ -36,6 +36,7 @@ UNDERSTANDINGS = ("encoder", "model", "hybrid")
 MAX_SESSIONS = 1000  # sessions one engine keeps in memory by default
 HYBRID_CANDIDATES = 5  # replies the language model chooses among in hybrid understanding
 EFFECT_SECONDS = 5.0  # time one effect may take
+TURN_TIMEOUT = 120.0  # seconds of model calls one turn may take, retries included
 MAX_RAW_CHARS = 2000  # characters of one raw model output kept in the trace and the store
 ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
 
@@ -122,7 +123,9 @@ class Engine:
     path. `on_change` is the default for resuming a session whose policy or catalog changed:
     "error" or "continue". A message longer than `max_message_chars` characters or
     `max_message_tokens` tokens (where the backend counts them), or one that is not valid
-    Unicode, is `MessageRejected`.
+    Unicode, is `MessageRejected`. A turn's model calls end within `turn_timeout` seconds
+    (None: only each call's own bound): past it the turn says the fallback line, flagged;
+    the server backends cut a call short at the deadline, a local model's call ends first.
 
     At most `max_sessions` sessions stay in memory (None: no bound): beyond it the least
     recently used idle one is released. A stored session is resumed from the store on its
@@ -133,6 +136,7 @@ class Engine:
     def __init__(self, policy: Policy, *, mode: str = "prompted", backend: Backend | str | None = None,
                  locale: str | None = None, allow_drafts: bool = False, retries: int = 1,
                  max_message_chars: int = 4000, max_message_tokens: int = 2000, history_turns: int = 12,
+                 turn_timeout: float | None = TURN_TIMEOUT,
                  store: Store | str | os.PathLike | None = None, store_messages: bool | None = None,
                  redact: Callable[[str], str] | None = None, on_change: str = "error",
                  understanding: str | None = None, encoder: Any = None,
@@ -153,6 +157,9 @@ class Engine:
         self.retries = retries
         self.max_message_chars = max_message_chars
         self.max_message_tokens = max_message_tokens
+        if turn_timeout is not None and not turn_timeout > 0:
+            raise ValueError(f"turn_timeout is a number of seconds over 0 (or None: no deadline), not {turn_timeout!r}")
+        self.turn_timeout = turn_timeout
         self.history_turns = history_turns
         self._backend = backend
         self._backend_lock = threading.Lock()
@@ -373,7 +380,8 @@ class Session:
             runner = _Prompted if engine.mode == "prompted" else _Executed
         else:
             runner = _Understood
-        chosen = runner(self, message, trace).run()
+        with turn_deadline(engine.turn_timeout):
+            chosen = runner(self, message, trace).run()
         if chosen is None:
             chosen = Reply(engine.catalog.fallback)
         lines = self._render(chosen, trace)
@@ -610,12 +618,19 @@ def _generate_valid(engine: Engine, prompt, constraint: Constraint, trace: Trace
     guide = guide or constraint
     for attempt in range(engine.retries + 1):
         trace.retries = max(trace.retries, attempt)
+        if _out_of_time(engine, trace):
+            return None
         t = time.perf_counter()
         try:
             completion = engine.backend.generate(prompt, guide)
         except ResponseInvalid as exc:  # the server's answer is garbage: like output that fails validation
             trace.validation_errors.append(str(exc))
             continue
+        except BackendError as exc:
+            if _out_of_time(engine, trace):  # cut short by the turn's deadline
+                trace.validation_errors.append(str(exc))
+                return None
+            raise
         finally:
             trace.timings["generate_s"] = trace.timings.get("generate_s", 0.0) + time.perf_counter() - t
         for stage, seconds in completion.detail.get("timings", {}).items():
@@ -633,6 +648,15 @@ def _generate_valid(engine: Engine, prompt, constraint: Constraint, trace: Trace
         return parsed
     _fallback(trace, f"model output failed validation {engine.retries + 1} times")
     return None
+
+
+def _out_of_time(engine: Engine, trace: Trace) -> bool:
+    """Whether the turn's deadline has passed (then the turn falls back, flagged)."""
+    left = turn_time_left()
+    if left is None or left > 0:
+        return False
+    _fallback(trace, f"the turn ran past its deadline of {engine.turn_timeout:g} s")
+    return True
 
 
 def _fit_history(engine: Engine, history: list[HistoryLine], message: str,

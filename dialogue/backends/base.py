@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Iterator, Protocol, runtime_checkable
 
 __all__ = [
     "Backend",
@@ -19,7 +22,32 @@ __all__ = [
     "Constraint",
     "Hole",
     "Prompt",
+    "turn_deadline",
+    "turn_time_left",
 ]
+
+# When the turn being served must end (time.monotonic()), or None: a backend that can
+# shorten its calls (the server backends) keeps within it.
+_TURN_UNTIL: ContextVar[float | None] = ContextVar("dialogue_turn_until", default=None)
+
+
+@contextmanager
+def turn_deadline(seconds: float | None) -> Iterator[None]:
+    """The block is one turn that must end within `seconds` (None: no deadline)."""
+    if seconds is None:
+        yield
+        return
+    token = _TURN_UNTIL.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _TURN_UNTIL.reset(token)
+
+
+def turn_time_left() -> float | None:
+    """Seconds left to the turn being served, or None outside a turn with a deadline."""
+    until = _TURN_UNTIL.get()
+    return None if until is None else until - time.monotonic()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A client's own timeout restarts with every byte, so a server sending one byte a second
 never times out. Here the transport gives each request a deadline for the whole
 exchange (the body included), never later than the deadline of the `generate` it
-serves, and stops reading a response past `max_bytes`.
+serves nor that of the turn (`Engine(turn_timeout=)`), and stops reading a response past
+`max_bytes`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
+
+from .base import turn_time_left
 
 __all__ = ["Bounds", "ResponseTooLarge", "bounded_client"]
 
@@ -31,7 +34,7 @@ class Bounds:
     def within(self, seconds: float) -> Iterator[None]:
         """Everything this thread sends in the block ends within `seconds`."""
         outer = getattr(self._local, "until", None)
-        until = time.monotonic() + seconds
+        until = _turn_bound(time.monotonic() + seconds)
         self._local.until = until if outer is None else min(outer, until)
         try:
             yield
@@ -44,9 +47,15 @@ class Bounds:
         return None if until is None else until - time.monotonic()
 
     def request_until(self) -> float:
-        until = time.monotonic() + self.call_seconds
+        until = _turn_bound(time.monotonic() + self.call_seconds)
         outer = getattr(self._local, "until", None)
         return until if outer is None else min(until, outer)
+
+
+def _turn_bound(until: float) -> float:
+    """`until`, or the end of the turn being served when that comes first."""
+    left = turn_time_left()
+    return until if left is None else min(until, time.monotonic() + left)
 
 
 def bounded_client(httpx: Any, bounds: Bounds, **options: Any) -> Any:

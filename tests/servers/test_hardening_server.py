@@ -120,3 +120,39 @@ def test_dialogue_chat_on_a_malformed_server_prints_no_traceback():
                              input="hello\n", capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "blacksmith>" in out.stdout
+
+
+def test_a_turn_of_slow_garbage_ends_by_the_turn_deadline_with_the_flagged_fallback(shop):
+    slow_html = Reply("<html>502</html>", content_type="text/html", hang=0.6)  # each attempt within its timeout
+    with FakeServer(script(slow_html)) as server:
+        engine = Engine(shop, backend=backend(server.url, timeout=5.0), retries=20, understanding="model",
+                        turn_timeout=1.5)
+        started = time.monotonic()
+        turn = engine.session("s").say("hello")
+        took = time.monotonic() - started
+    assert turn.reply.id == shop.catalog.fallback and turn.trace.fallback
+    assert "deadline of 1.5 s" in turn.trace.fallback_reason
+    assert took < 5 and len(server.posts) <= 4  # 20 retries at 0.6 s each would be 12 s
+
+
+def test_the_turn_deadline_cuts_a_call_short_before_its_own_timeout(shop):
+    with FakeServer(script(Reply(chat_reply("GREETING"), drip=0.2))) as server:  # ~60 s for the body
+        engine = Engine(shop, backend=backend(server.url, timeout=30.0), understanding="model", turn_timeout=1.0)
+        started = time.monotonic()
+        turn = engine.session("s").say("hello")
+        took = time.monotonic() - started
+    assert turn.trace.fallback and "deadline of 1 s" in turn.trace.fallback_reason
+    assert took < 5
+
+
+def test_without_a_turn_deadline_each_call_keeps_its_own(shop):
+    with FakeServer(script(Reply(chat_reply("GREETING"), hang=0.3))) as server:
+        engine = Engine(shop, backend=backend(server.url), understanding="model", turn_timeout=None)
+        turn = engine.session("s").say("hello")
+    assert turn.reply.id == "GREETING" and not turn.trace.fallback
+
+
+@pytest.mark.parametrize("bad", [0, -1.0])
+def test_a_turn_timeout_is_a_positive_number_of_seconds(shop, bad):
+    with pytest.raises(ValueError, match="turn_timeout"):
+        Engine(shop, backend="scripted", turn_timeout=bad)
