@@ -79,7 +79,7 @@ def test_model_output_repeating_the_attack_is_parsed_in_linear_time():
 
 def test_a_turn_with_the_attack_message_is_answered(tmp_path):
     policy = extracting(EVIL, tmp_path)
-    engine = Engine(policy, mode="executed", backend=ScriptedBackend(["yes", ATTACK, "yes", ATTACK]),
+    engine = Engine(policy, mode="executed", backend=ScriptedBackend(["yes", ATTACK, "yes", ATTACK], strict=False),
                     understanding="model")
     turn = finishes(lambda: engine.session("s").say(ATTACK))
     assert turn.reply.id == "FALLBACK"
