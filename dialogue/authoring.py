@@ -36,7 +36,8 @@ from xml.sax.saxutils import escape, quoteattr
 import tomlkit
 from pydantic import ValidationError
 
-from .catalog import STATUSES, Catalog, CatalogErrors, _Locator, catalog_problems, line_lock
+from .catalog import STATUSES, Catalog, CatalogErrors, catalog_problems, line_lock
+from .locator import Locator as _Locator
 from .errors import CatalogError, Location
 from .slots import parse_slot, parse_template
 

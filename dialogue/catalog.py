@@ -7,7 +7,6 @@ joins the parsed template with each slot's own ``render``: values are printed li
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import hashlib
 import json
@@ -22,6 +21,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import CatalogError, Location
+from .locator import Locator
 from .slots import SLOT_TYPES, SlotType, Template, parse_slot, parse_template
 
 __all__ = [
@@ -501,208 +501,6 @@ def _join_hints(*hints: str) -> str:
     return "; ".join(h for h in hints if h)
 
 
-# --- the locator: where keys and values are in the source ----------------------------------
-
-
-@dataclass(frozen=True)
-class _Spot:
-    """A key in the source: its line, key column/length and value column/length (1-based)."""
-
-    line: int
-    column: int
-    length: int
-    value_column: int | None = None
-    value_length: int = 1
-
-
-MAX_NESTING = 32  # brackets and braces open at once; a catalog needs four or five
-MAX_KEY_PARTS = 32  # parts of one dotted key or table header
-
-_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-_KEY = re.compile(r"""\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
-_KEY_PART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
-
-
-def _key_parts(dotted: str) -> tuple[str, ...]:
-    return tuple(p.strip("\"'") for p in _KEY_PART.findall(dotted))
-
-
-def _scan_value(line: str, i: int, depth: int = 0) -> tuple[int, int, str | None]:
-    """From `line[i]`, the value's end, the bracket depth left open and an open multi-line quote."""
-    while i < len(line):
-        if line.startswith(('"""', "'''"), i):
-            close = line.find(line[i:i + 3], i + 3)
-            if close < 0:
-                return len(line), depth, line[i:i + 3]
-            i = close + 3
-            continue
-        c = line[i]
-        if c in "\"'":
-            i = _string_end(line, i)
-            continue
-        if c in "[{":
-            depth += 1
-        elif c in "]}" or (c == "," and depth == 0):
-            if depth == 0:
-                return i, 0, None
-            depth -= 1
-        elif c == "#":
-            return len(line[:i].rstrip()), depth, None
-        i += 1
-    return len(line.rstrip()), depth, None
-
-
-def _deepest(line: str, depth: int) -> tuple[int, int] | None:
-    """The column where `line` (entered `depth` brackets deep) opens more than
-    MAX_NESTING brackets at once, and that depth; None when it does not. Linear in the line."""
-    if depth + line.count("[") + line.count("{") <= MAX_NESTING:
-        return None
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if line.startswith(('"""', "'''"), i) or c == "#":
-            return None
-        if c in "\"'":
-            i = _string_end(line, i)
-            continue
-        depth += 1 if c in "[{" else -1 if c in "]}" else 0
-        if depth > MAX_NESTING:
-            return i + 1, depth
-        i += 1
-    return None
-
-
-def _string_end(line: str, i: int) -> int:
-    """The index just past the single-line string starting at `line[i]`."""
-    quote, j = line[i], i + 1
-    while j < len(line) and line[j] != quote:
-        j += 2 if quote == '"' and line[j] == "\\" else 1
-    return j + 1
-
-
-class _Locator:
-    """Positions of tables, keys and values, by path: ("response", 2, "slots", "price", "type")."""
-
-    def __init__(self, source: str) -> None:
-        self.lines = source.splitlines()
-        self.spots: dict[tuple, _Spot] = {}
-        self.blocks: list[int] = []  # line of each [[response]] header
-        self.faults: list[tuple[int, int, str]] = []  # (line, column, what) past a size bound
-        self._table: tuple = ()
-        self._scan()
-
-    def _scan(self) -> None:
-        quote, depth = None, 0
-        for number, line in enumerate(self.lines, 1):
-            if quote:
-                quote = None if quote in line else quote
-            elif (deep := _deepest(line, depth)) is not None:
-                self.faults.append((number, deep[0], f"more than {MAX_NESTING} tables and arrays nested"))
-                return  # the rest cannot be located without going as deep
-            elif depth:
-                depth = _scan_value(line, 0, depth)[1]
-            elif (header := _HEADER.match(line)) and not _KEY.match(line):
-                if not self._too_many_parts(number, line, header.group(2)):
-                    self._header(number, line, header)
-            elif key := _KEY.match(line):
-                if not self._too_many_parts(number, line, key.group(1)):
-                    quote, depth = self._key(number, line, key)
-
-    def _too_many_parts(self, number: int, line: str, dotted: str) -> bool:
-        if dotted.count(".") < MAX_KEY_PARTS or len(_key_parts(dotted)) <= MAX_KEY_PARTS:
-            return False
-        column = len(line) - len(line.lstrip()) + 1
-        self.faults.append((number, column, f"a key or table name of more than {MAX_KEY_PARTS} dotted parts"))
-        return True
-
-    def _header(self, number: int, line: str, match: re.Match) -> None:
-        parts: tuple = _key_parts(match.group(2))
-        if match.group(1) == "[[" and parts == ("response",):
-            self.blocks.append(number)
-        if parts[:1] == ("response",) and self.blocks:
-            parts = ("response", len(self.blocks) - 1, *parts[1:])
-        self._table = parts
-        spot = _Spot(number, match.start(1) + 1, match.end() - match.start(1))
-        self.spots.setdefault(parts, spot)
-        self.spots.setdefault(parts[:1], spot)  # where an unknown top-level table first appears
-
-    def _key(self, number: int, line: str, match: re.Match) -> tuple[str | None, int]:
-        path = self._table + _key_parts(match.group(1))
-        start = len(line) - len(line[match.end():].lstrip())
-        end, depth, quote = _scan_value(line, start)
-        column = len(line) - len(line.lstrip()) + 1
-        self.spots.setdefault(path, _Spot(number, column, len(match.group(1)), start + 1, max(1, end - start)))
-        if line[start:start + 1] == "{":
-            self._inline(number, line, start + 1, path)
-        return quote, depth
-
-    def _inline(self, number: int, line: str, i: int, prefix: tuple) -> None:
-        """Record the keys of an inline table ``{ a = 1, b = { c = 2 } }`` starting after its brace."""
-        while (key := _KEY.match(line, i)) is not None:
-            path = prefix + _key_parts(key.group(1))
-            start = len(line) - len(line[key.end():].lstrip())
-            end = _scan_value(line, start)[0]
-            column = key.start(1) + 1
-            self.spots.setdefault(path, _Spot(number, column, len(key.group(1)), start + 1, max(1, end - start)))
-            if line[start:start + 1] == "{":
-                self._inline(number, line, start + 1, path)
-            if line[end:end + 1] != ",":
-                return
-            i = end + 1
-
-    def find(self, path: tuple) -> tuple[tuple, _Spot] | None:
-        """The spot of `path`, or of its nearest recorded ancestor."""
-        for n in range(len(path), 0, -1):
-            if path[:n] in self.spots:
-                return path[:n], self.spots[path[:n]]
-        return None
-
-    def block_of(self, line: int) -> int | None:
-        """The index of the [[response]] block holding `line`, or None."""
-        n = bisect.bisect_right(self.blocks, line) - 1
-        return n if n >= 0 else None
-
-    def in_string(self, spot: _Spot, pick: Any) -> tuple[int, int, int] | None:
-        """(line, column, length) of the template token that `pick(raw_template)` returns."""
-        raw, places = self._string_source(spot)
-        if raw is None:
-            return None
-        found = pick(parse_template(raw))
-        if found is None or found[0] >= len(places):
-            return None
-        line, column = places[found[0]]
-        return line, column, found[1]
-
-    def _string_source(self, spot: _Spot) -> tuple[str | None, list[tuple[int, int]]]:
-        """The raw text inside the string value at `spot`, and the (line, column) of each character."""
-        line = self.lines[spot.line - 1]
-        start = (spot.value_column or 1) - 1
-        quote = line[start:start + 3] if line.startswith(('"""', "'''"), start) else line[start:start + 1]
-        if quote not in ('"', "'", '"""', "'''"):
-            return None, []
-        chars: list[str] = []
-        places: list[tuple[int, int]] = []
-        number, i = spot.line, start + len(quote)
-        while number <= len(self.lines):
-            text = self.lines[number - 1]
-            end = self._closing(text, i, quote)
-            for j in range(i, end if end >= 0 else len(text)):
-                chars.append(text[j])
-                places.append((number, j + 1))
-            if end >= 0 or len(quote) == 1:
-                return "".join(chars), places
-            chars.append("\n")
-            places.append((number, len(text) + 1))
-            number, i = number + 1, 0
-        return "".join(chars), places
-
-    @staticmethod
-    def _closing(text: str, i: int, quote: str) -> int:
-        if len(quote) == 1:
-            return _string_end(text, i - 1) - 1
-        return text.find(quote, i)
-
-
 # --- the analysis: every error and warning of one catalog text -----------------------------
 
 
@@ -728,7 +526,7 @@ class _Analysis:
     def __init__(self, text: str, file: str) -> None:
         self.text, self.file = text, file
         self.base = None if file.startswith("<") else Path(file).parent
-        self.where = _Locator(text)
+        self.where = Locator(text)
         self.problems: list[CatalogError] = []
         self.fallback_id: Any = None
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..catalog import _HEADER, _KEY, _key_parts, _scan_value
+from ..locator import HEADER as _HEADER, KEY as _KEY, key_parts as _key_parts, scan_value as _scan_value
 from ..engine import MODES
 from ..errors import DialogueError, Location, TestFileError
 
