@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import deadline
-from .errors import DialogueError, ExplorationError, PolicyError
+from .errors import AuthorError, DialogueError, ExplorationError, PolicyError
 from .policy import Policy, location_in
 from .reply import Reply
 from .said import EXTRACT, Extracted, Said, Step
@@ -128,6 +128,8 @@ def _decision_result(policy: Policy, said: Said, state: BaseModel, node: str | N
     decision = policy.decision_of(node)
     try:
         result = decision(said, state)
+    except AuthorError as exc:
+        raise _located(exc, policy) from None
     except DialogueError:
         raise
     except (SystemExit, KeyboardInterrupt) as exc:
@@ -150,6 +152,14 @@ def _decision_result(policy: Policy, said: Said, state: BaseModel, node: str | N
                           hint='every path must end in return reply("ID", ...); '
                                f"the path: {' / '.join(s.describe() for s in said.steps) or '(none)'}")
     return result
+
+
+def _located(exc: AuthorError, policy: Policy) -> AuthorError:
+    """`exc` (a `said.pick` without options, a computation on an extracted value) at the line
+    of the policy that made it, when it was raised without a location."""
+    if exc.location is not None or hasattr(exc, "errors"):
+        return exc
+    return type(exc)(exc.message, location=location_in(exc, policy.file), entry=exc.entry, hint=exc.hint)
 
 
 def _raised(policy: Policy, said: Said, exc: Exception) -> PolicyError:

@@ -7,6 +7,7 @@ import dis
 import hashlib
 import importlib.util
 import inspect
+import linecache
 import sys
 import textwrap
 import traceback
@@ -306,8 +307,11 @@ def location_in(exc: BaseException, path: Path | str | None) -> Location | None:
             found = frame
     if found is None:
         return Location(str(path))
-    return Location(str(path), found.lineno, (found.colno or 0) + 1 if found.colno is not None else None,
-                    found.line)
+    column = found.colno + 1 if found.colno is not None else None
+    one_line = found.end_lineno == found.lineno and found.end_colno is not None and column is not None
+    span = max(1, found.end_colno - found.colno) if one_line else 1
+    source = linecache.getline(found.filename, found.lineno) or found.line  # unstripped: the column counts indent
+    return Location(str(path), found.lineno, column, source, span)
 
 
 def _where(fn: Callable) -> Location | None:
