@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import dis
 import hashlib
 import importlib.util
@@ -148,12 +149,26 @@ class Policy:
         """A validated state: the model's defaults updated with `data`."""
         if isinstance(data, self.state_model):
             return data.model_copy(deep=True)
+        self._refuse_unknown_fields(dict(data or {}))
         try:
             return self.state_model.model_validate(dict(data or {}))
         except ValidationError as exc:
             raise PolicyError(f"invalid state for policy {self.name!r}: {_pydantic_summary(exc)}",
                               hint=f"fields of {self.state_model.__name__}: "
                                    f"{', '.join(self.state_model.model_fields) or '(none)'}") from None
+
+    def _refuse_unknown_fields(self, data: dict) -> None:
+        """A field the state model does not declare is a misspelling, unless the model allows extras."""
+        model = self.state_model
+        if model.model_config.get("extra") == "allow":
+            return
+        known = {*model.model_fields, *(f.alias for f in model.model_fields.values() if f.alias)}
+        unknown = [name for name in data if name not in known]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(model.model_fields), n=1)
+            raise PolicyError(f"state of policy {self.name!r} has no field {unknown[0]!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else ""),
+                              hint=f"fields of {model.__name__}: {', '.join(model.model_fields) or '(none)'}")
 
     # -- what goes into prompts and hashes -----------------------------------------
 
