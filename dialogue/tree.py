@@ -10,6 +10,7 @@ exactly like a policy written in Python; the model reads that generated code.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import Location, PolicyError
-from .policy import Policy
+from .locator import Locator
+from .policy import Policy, _combined
 from .reply import reply
 
 __all__ = ["compile_tree", "load_tree"]
@@ -79,27 +81,54 @@ class TreeFile(_Strict):
 
 
 def load_tree(path: str | Path) -> Policy:
-    """Read and compile a `.tree.toml` file; errors carry file and line."""
+    """Read and compile a `.tree.toml` file; errors carry file, line and column."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    src = _Source(path, path.read_text(encoding="utf-8"))
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(src.text)
     except tomllib.TOMLDecodeError as exc:
         line, col = _toml_position(str(exc))
-        raise PolicyError(f"TOML syntax error: {str(exc).split(' (at')[0]}",
-                          location=_loc(path, text, line, col),
+        raise PolicyError(f"TOML syntax error: {str(exc).split(' (at')[0]}", location=src.location(line, col),
                           hint="check quotes, brackets and commas on this line") from None
     try:
         spec = TreeFile.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(path, text, exc) from None
-    return compile_tree(spec, path, text)
+        found = [_validation_error(src, data, e) for e in exc.errors(include_url=False)]
+        errors = sorted({str(e): e for e in found}.values(), key=lambda e: e.location.line or 0)
+        raise (errors[0] if len(errors) == 1 else _combined(errors)) from None
+    return compile_tree(spec, path, src.text)
+
+
+class _Source:
+    """A tree file's text and where its tables and keys are, for errors in the file's words."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text, self.where = path, text, Locator(text)
+
+    def location(self, line: int | None, column: int | None = None, span: int = 1) -> Location:
+        lines = self.where.lines
+        source = lines[line - 1] if line and 0 < line <= len(lines) else None
+        return Location(str(self.path), line, column if source is not None else None, source, span)
+
+    def at(self, *key: Any, value: bool = False) -> Location:
+        """The location of `key` (("node", 0, "branch", 1, "say")), or of its nearest table."""
+        found = self.where.find(tuple(key))
+        if found is None:
+            return Location(str(self.path))
+        at, spot = found
+        if value and at == tuple(key) and spot.value_column is not None:
+            return self.location(spot.line, spot.value_column, spot.value_length)
+        return self.location(spot.line, spot.column, spot.length)
+
+    def line(self, *key: Any) -> int | None:
+        found = self.where.find(tuple(key))
+        return found[1].line if found else None
 
 
 def compile_tree(spec: TreeFile, path: Path, text: str = "") -> Policy:
     """The `Policy` a tree describes: a state model, one generated function per node, effects."""
-    lines = _Lines(text)
-    state_model = _state_model(spec, path, text)
+    src = _Source(path, text)
+    state_model = _state_model(spec, src)
     policy = Policy(spec.tree.name, catalog=str((path.parent / spec.tree.catalog).resolve()),
                     state=state_model, persona=spec.tree.persona, sample_states=spec.tree.samples,
                     start=spec.tree.start)
@@ -107,86 +136,86 @@ def compile_tree(spec: TreeFile, path: Path, text: str = "") -> Policy:
     ids = [n.id for n in spec.node]
     for n, node in enumerate(spec.node):
         if ids.count(node.id) > 1:
-            raise PolicyError(f"two nodes named {node.id!r}", location=_loc(path, text, lines.node(n)),
-                              entry=node.id, hint="give every node its own id")
-        policy.nodes[node.id] = _compile_node(node, n, spec, path, text, lines)
+            raise PolicyError(f"two nodes with id {node.id!r}", location=src.at("node", n, "id", value=True),
+                              entry=node.id, hint="give every [[node]] its own id")
+        policy.nodes[node.id] = _compile_node(node, n, spec, src)
     if spec.tree.start is not None and spec.tree.start not in ids:
-        raise PolicyError(f"start node {spec.tree.start!r} does not exist", location=_loc(path, text, 1),
-                          hint=f"nodes: {', '.join(ids)}")
-    for effect in spec.effect:
-        policy.effects[effect.on] = _effect(effect, state_model, path, text)
+        raise PolicyError(f"start = {spec.tree.start!r} in [tree] names no [[node]]",
+                          location=src.at("tree", "start", value=True), hint=f"node ids: {', '.join(ids)}")
+    for i, effect in enumerate(spec.effect):
+        policy.effects[effect.on] = _effect(effect, i, state_model, src)
     return policy
 
 
-def _state_model(spec: TreeFile, path: Path, text: str) -> type[BaseModel]:
+def _state_model(spec: TreeFile, src: _Source) -> type[BaseModel]:
     fields = {}
     for name, default in spec.state.items():
         if not re.match(NAME, name):
-            raise PolicyError(f"state field {name!r} is not a lower_snake name",
-                              location=_loc(path, text, _Lines(text).key("state", name)))
+            raise PolicyError(f"state field {name!r} in [state] is not a lower_snake name",
+                              location=src.at("state", name), hint="write it like gold or card_blocked")
         fields[name] = (type(default), default) if not isinstance(default, list) else (list, default)
     return create_model(f"{spec.tree.name.title().replace('_', '')}State",
                         __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def _compile_node(node: Node, n: int, spec: TreeFile, path: Path, text: str, lines: "_Lines"):
+def _compile_node(node: Node, n: int, spec: TreeFile, src: _Source):
     """Generate, compile and return the node's decision function (with readable source)."""
-    _check_branches(node, n, path, text, lines)
+    _check_branches(node, n, src)
     body, padded = [f"def {node.id}(said, state):"], []
-    first = lines.node(n) or 1
+    first = src.line("node", n) or 1
     if node.about:
         body.append(f"    # {node.about}")
     for k, branch in enumerate(node.branch):
-        code = _branch_code(branch, spec, path, text, lines.branch(n, k))
+        code = _branch_code(branch, spec, src, ("node", n, "branch", k))
         body.extend(code)
-        padded.append((lines.branch(n, k), code))
+        padded.append((src.line("node", n, "branch", k), code))
     source = "\n".join(body)
     namespace = {"reply": reply, "__name__": f"dialogue_tree_{spec.tree.name}"}
-    exec(compile(_padded_source(node.id, first, padded), str(path), "exec"), namespace)
+    exec(compile(_padded_source(node.id, first, padded), str(src.path), "exec"), namespace)
     fn = namespace[node.id]
     fn.__dialogue_source__ = source
     fn.__dialogue_first_line__ = first
     return fn
 
 
-def _check_branches(node: Node, n: int, path: Path, text: str, lines: "_Lines") -> None:
+def _check_branches(node: Node, n: int, src: _Source) -> None:
     for k, branch in enumerate(node.branch):
         default = branch.if_ is None and not branch.state
         if default and k != len(node.branch) - 1:
-            raise PolicyError(f"node {node.id!r}: a branch without a condition must be the last",
-                              location=_loc(path, text, lines.branch(n, k)), entry=node.id,
+            raise PolicyError(f"node {node.id!r}: a [[node.branch]] without `if` or `state` must be the last",
+                              location=src.at("node", n, "branch", k), entry=node.id,
                               hint="branches are tried in order; the unconditional one catches the rest")
     last = node.branch[-1] if node.branch else None
     if last is None or last.if_ is not None or last.state:
-        raise PolicyError(f"node {node.id!r} has no default branch", location=_loc(path, text, lines.node(n)),
-                          entry=node.id,
+        raise PolicyError(f"node {node.id!r} has no default branch", location=src.at("node", n), entry=node.id,
                           hint="end the node with a [[node.branch]] that has no `if`: what to say otherwise")
 
 
-def _branch_code(branch: Branch, spec: TreeFile, path: Path, text: str, line: int | None) -> list[str]:
+def _branch_code(branch: Branch, spec: TreeFile, src: _Source, key: tuple) -> list[str]:
     conditions = [f"state.{k} == {v!r}" for k, v in branch.state.items()]
     for field_name in branch.state:
         if field_name not in spec.state:
             raise PolicyError(f"branch tests state field {field_name!r}, which [state] does not declare",
-                              location=_loc(path, text, line), hint=f"fields: {', '.join(spec.state)}")
+                              location=src.at(*key, "state", field_name), hint=_fields_hint(spec.state, field_name))
     if branch.if_ is not None:
         conditions.append(f"said({branch.if_!r}, examples={branch.examples!r})")
-    ret = "return " + _say_code(branch, spec, path, text, line)
+    ret = "return " + _say_code(branch, spec, src, key)
     if not conditions:
         return [f"    {ret}"]
     return [f"    if {' and '.join(conditions)}:", f"        {ret}"]
 
 
-def _say_code(branch: Branch, spec: TreeFile, path: Path, text: str, line: int | None) -> str:
+def _say_code(branch: Branch, spec: TreeFile, src: _Source, key: tuple) -> str:
     items = branch.say if isinstance(branch.say, list) else [branch.say]
     if not items:
-        raise PolicyError("a branch must say at least one line", location=_loc(path, text, line))
+        raise PolicyError("`say` is empty: a branch must say at least one line",
+                          location=src.at(*key, "say", value=True), hint='say = "ID" or say = ["ID", "ID2"]')
     parts = []
     for i, item in enumerate(items):
         spec_line = LineSpec(id=item) if isinstance(item, str) else item
         args = [repr(spec_line.id)]
         for slot, value in spec_line.slots.items():
-            args.append(f"{slot}={_slot_code(value, spec, path, text, line)}")
+            args.append(f"{slot}={_slot_code(value, spec, src, (*key, 'say'))}")
         if i == len(items) - 1:
             args += [f"goto={branch.goto!r}"] if branch.goto else []
             args += ["end=True"] if branch.end else []
@@ -194,23 +223,30 @@ def _say_code(branch: Branch, spec: TreeFile, path: Path, text: str, line: int |
     return " + ".join(parts)
 
 
-def _slot_code(value: Any, spec: TreeFile, path: Path, text: str, line: int | None) -> str:
+def _slot_code(value: Any, spec: TreeFile, src: _Source, key: tuple) -> str:
     if isinstance(value, str) and value.startswith("state."):
         name = value[len("state."):]
         if name not in spec.state:
             raise PolicyError(f"slot value {value!r} names a state field [state] does not declare",
-                              location=_loc(path, text, line), hint=f"fields: {', '.join(spec.state)}")
+                              location=src.at(*key, value=True), hint=_fields_hint(spec.state, name))
         return f"state.{name}"
     if isinstance(value, dict):
         try:
             ex = ExtractSpec.model_validate(value)
         except ValidationError:
             raise PolicyError(f"slot value {value!r} is not a literal, a state.FIELD or an extraction",
-                              location=_loc(path, text, line),
+                              location=src.at(*key, value=True),
                               hint='write { extract = "what", pattern = "regex" }') from None
         return (f"said.extract({ex.extract!r}, {ex.pattern!r}, examples={ex.examples!r}, "
                 f"max_length={ex.max_length})")
     return repr(value)
+
+
+def _fields_hint(fields: Any, name: str) -> str:
+    """Did you mean the field a misspelt `name` is close to, and the fields [state] declares."""
+    close = difflib.get_close_matches(name, list(fields), n=1)
+    fields = f"[state] declares: {', '.join(fields) or '(nothing)'}"
+    return f"did you mean {close[0]!r}? {fields}" if close else fields
 
 
 def _padded_source(name: str, first: int, branches: list[tuple[int | None, list[str]]]) -> str:
@@ -223,11 +259,13 @@ def _padded_source(name: str, first: int, branches: list[tuple[int | None, list[
     return "\n".join(out) + "\n"
 
 
-def _effect(effect: Effect, state_model: type[BaseModel], path: Path, text: str):
-    unknown = [k for k in [*effect.set, *effect.add] if k not in state_model.model_fields]
-    if unknown:
-        raise PolicyError(f"effect on {effect.on} changes {unknown[0]!r}, which [state] does not declare",
-                          location=_loc(path, text, _Lines(text).key("effect", "on")), entry=effect.on)
+def _effect(effect: Effect, i: int, state_model: type[BaseModel], src: _Source):
+    for table in ("set", "add"):
+        for name in getattr(effect, table):
+            if name not in state_model.model_fields:
+                raise PolicyError(f"[[effect]] on {effect.on} changes {name!r}, which [state] does not declare",
+                                  location=src.at("effect", i, table, name), entry=effect.on,
+                                  hint=_fields_hint(list(state_model.model_fields), name))
 
     def apply(state: BaseModel, r) -> None:
         for name, value in effect.set.items():
@@ -239,63 +277,100 @@ def _effect(effect: Effect, state_model: type[BaseModel], path: Path, text: str)
     return apply
 
 
-class _Lines:
-    """Where the `[[node]]` and `[[node.branch]]` headers and keys are in the file."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text.splitlines()
-        self.nodes: list[int] = []
-        self.branches: list[list[int]] = []
-        for i, raw in enumerate(self.text, 1):
-            header = raw.strip()
-            if header == "[[node]]":
-                self.nodes.append(i)
-                self.branches.append([])
-            elif header == "[[node.branch]]" and self.branches:
-                self.branches[-1].append(i)
-
-    def node(self, n: int) -> int | None:
-        return self.nodes[n] if n < len(self.nodes) else None
-
-    def branch(self, n: int, k: int) -> int | None:
-        found = self.branches[n] if n < len(self.branches) else []
-        return found[k] if k < len(found) else self.node(n)
-
-    def key(self, table: str, key: str) -> int | None:
-        current = None
-        for i, raw in enumerate(self.text, 1):
-            stripped = raw.strip()
-            if stripped.startswith("["):
-                current = stripped.strip("[]").strip()
-            elif current == table and re.match(rf"{re.escape(key)}\s*=", stripped):
-                return i
-        return None
-
-
-def _loc(path: Path, text: str, line: int | None, col: int | None = None) -> Location:
-    source = text.splitlines()[line - 1] if line and text and line <= len(text.splitlines()) else None
-    return Location(str(path), line, col, source)
-
-
 def _toml_position(message: str) -> tuple[int | None, int | None]:
     m = re.search(r"at line (\d+), column (\d+)", message)
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
 
 
-def _validation_error(path: Path, text: str, exc: ValidationError) -> PolicyError:
-    err = exc.errors()[0]
-    loc = err["loc"]
-    line = _Lines(text)
-    where = None
-    if loc and loc[0] == "node" and len(loc) > 1 and isinstance(loc[1], int):
-        where = line.node(loc[1])
-        if len(loc) > 3 and loc[2] == "branch" and isinstance(loc[3], int):
-            where = line.branch(loc[1], loc[3])
-    elif loc and loc[0] in ("tree", "state", "effect"):
-        where = line.key(str(loc[0]), str(loc[-1])) if len(loc) > 1 else None
-    key = ".".join(str(p) for p in loc)
-    hint = "remove it or check its spelling" if err["type"] == "extra_forbidden" else \
-        "see the conversation tree format in the README"
-    return PolicyError(f"{key}: {err['msg']}", location=_loc(path, text, where), hint=hint)
+# -- schema errors, in the file's words ------------------------------------------------------
+
+_KEYS = {"tree": TreeMeta, "node": Node, "branch": Branch, "effect": Effect, "say": LineSpec}
+_TOP = "a tree file has [tree], [state], [[node]] with [[node.branch]] tables, and [[effect]]"
+_EXPECTED = {"string_type": "text in quotes", "bool_type": "true or false", "bool_parsing": "true or false",
+             "list_type": "a list [...]", "dict_type": "a table", "model_type": "a table",
+             "int_type": "a whole number", "int_parsing": "a whole number", "float_type": "a number",
+             "float_parsing": "a number", "string_pattern_mismatch": "a lower_snake name (letters, digits, _)"}
 
 
+def _validation_error(src: _Source, data: dict, err: dict) -> PolicyError:
+    """One pydantic fault of a tree file as the file says it: the table, the key, what it takes."""
+    loc = _file_key(err["loc"])
+    table, name = _table_words(data, loc), loc[-1] if loc else ""
+    in_say = "say" in loc and len(loc) < len(err["loc"])  # inside a `say` value: pydantic tried each shape
+    if err["type"] == "extra_forbidden" and not in_say:
+        return PolicyError(f"unknown key {name!r} in {table}", location=src.at(*loc),
+                           hint=_known_keys_hint(loc, str(name)))
+    if err["type"] == "missing":
+        return PolicyError(f"{table} has no `{name}`", location=src.at(*loc[:-1]), hint=_MISSING.get(
+            str(name), "see the conversation tree format in the README"))
+    if in_say or loc[-1:] == ("say",):
+        return PolicyError(f"`say` in {table} must be a catalog id, a {{ id, slots }} table or a list of them",
+                           location=src.at(*loc, value=True), hint='say = "ID", or say = ["ID", { id = "ID2", '
+                                                                   'slots = { price = 5 } }]')
+    wanted = _EXPECTED.get(err["type"], err["msg"].lower())
+    return PolicyError(f"`{name}` in {table} must be {wanted}", location=src.at(*loc, value=True),
+                       hint="see the conversation tree format in the README")
+
+
+_MISSING = {"say": 'say = "ID": the catalog line (or lines, as a list) this branch says',
+            "id": 'id = "lower_snake_name": how goto and start name the node',
+            "branch": "add [[node.branch]] tables under the [[node]]: its conditions and lines",
+            "node": "add a [[node]] with its [[node.branch]] tables",
+            "tree": 'start the file with [tree]: name = "...", catalog = "path/to/catalog.toml"',
+            "name": 'name = "...": the policy\'s name', "catalog": 'catalog = "...": relative to this file',
+            "on": 'on = "ID": the catalog line whose saying runs this effect'}
+
+
+def _file_key(loc: tuple) -> tuple:
+    """A pydantic location as a key of the file: aliases as written (`if`), union members left out."""
+    out: list = []
+    for part in loc:
+        if isinstance(part, str) and (part[:1].isupper() or "[" in part or part in ("str", "int", "float", "bool")):
+            break  # pydantic names the union member tried: the key ends before it
+        out.append("if" if part == "if_" else part)
+    return tuple(out)
+
+
+def _table_words(data: dict, loc: tuple) -> str:
+    """Where `loc` is, as an author reads the file: [tree], [[node]] 'verify', [[effect]] on X..."""
+    if len(loc) >= 4 and loc[0] == "node" and loc[2] == "branch" and isinstance(loc[3], int):
+        return f"[[node.branch]] #{loc[3] + 1} of [[node]] {_node_id(data, loc[1])}"
+    if len(loc) >= 2 and loc[0] == "node" and isinstance(loc[1], int):
+        return f"[[node]] {_node_id(data, loc[1])}"
+    if len(loc) >= 2 and loc[0] == "effect" and isinstance(loc[1], int):
+        return f"[[effect]] {_effect_on(data, loc[1])}"
+    if len(loc) >= 2 and loc[0] in ("tree", "state"):
+        return f"[{loc[0]}]"
+    return "the file"
+
+
+def _node_id(data: dict, n: int) -> str:
+    try:
+        return repr(data["node"][n]["id"])
+    except (KeyError, IndexError, TypeError):
+        return f"#{n + 1}"
+
+
+def _effect_on(data: dict, n: int) -> str:
+    try:
+        return f"on {data['effect'][n]['on']}"
+    except (KeyError, IndexError, TypeError):
+        return f"#{n + 1}"
+
+
+def _known_keys_hint(loc: tuple, name: str) -> str:
+    model = _model_at(loc[:-1])
+    if model is None:
+        return _TOP
+    keys = [f.alias or k for k, f in model.model_fields.items()]
+    close = difflib.get_close_matches(name, keys, n=1)
+    return (f"did you mean {close[0]!r}? " if close else "") + f"it takes: {', '.join(keys)}"
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    if names[-1] == "slots" or names[0] in ("state",):
+        return None
+    return _KEYS.get(names[-1]) if names[-1] != "say" else LineSpec

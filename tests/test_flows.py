@@ -161,7 +161,7 @@ def test_the_bank_tree_runs_end_to_end_on_a_script():
 
 
 @pytest.mark.parametrize("body, message, line", [
-    ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\ncolour = 'red'\n", "colour", 3),
+    ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\ncolour = 'red'\n", "colour", 5),
     ("[[node]]\nid = 'a'\n[[node.branch]]\nif = 'x?'\nsay = 'WELCOME'\n", "no default branch", 1),
     ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\ngoto = 'nowhere'\n", "'nowhere', which does not exist", 3),
     ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOM'\n", "WELCOM is not in catalog", 3),

@@ -20,3 +20,41 @@ def test_an_unknown_state_field_is_an_error_naming_it_and_the_known_ones():
     assert "fields of Shop: gold, bought, drafts" in out.stderr
     with pytest.raises(PolicyError, match="no field 'colour'"):
         load_policy(SHOP).new_state({"gold": 3, "colour": "red"})
+
+
+def tree_error(tmp_path, body: str) -> PolicyError:
+    path = tmp_path / "t.tree.toml"
+    path.write_text(f"[tree]\nname = 't'\ncatalog = {CATALOG!r}\n\n" + body, encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    return info.value
+
+
+@pytest.mark.parametrize("body, message, line, column, hint", [
+    ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\neffect = 'x'\n",
+     "unknown key 'effect' in [[node.branch]] #1 of [[node]] 'a'", 9, 1, "it takes: if, examples, state, say"),
+    ("[[node]]\nid = 'a'\nbranches = []\n[[node.branch]]\nsay = 'WELCOME'\n",
+     "unknown key 'branches' in [[node]] 'a'", 7, 1, "did you mean 'branch'?"),
+    ("[[node]]\nid = 'a'\n[[node.branch]]\nif = 'x?'\n",
+     "[[node.branch]] #1 of [[node]] 'a' has no `say`", 7, 1, 'say = "ID"'),
+    ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 5\n",
+     "`say` in [[node.branch]] #1 of [[node]] 'a' must be a catalog id", 8, 7, 'say = "ID"'),
+    ("[[node]]\nid = 'Big Node'\n[[node.branch]]\nsay = 'WELCOME'\n",
+     "`id` in [[node]] 'Big Node' must be a lower_snake name", 6, 6, None),
+    ("[state]\ngold = 1\n[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\n[[effect]]\non = 'WELCOME'\n"
+     "add = { glod = 1 }\n", "[[effect]] on WELCOME changes 'glod'", 13, 9, "did you mean 'gold'?"),
+    ("[state]\ngold = 1\n[[node]]\nid = 'a'\n[[node.branch]]\nstate = { golds = 1 }\nsay = 'WELCOME'\n"
+     "[[node.branch]]\nsay = 'WELCOME'\n", "branch tests state field 'golds'", 10, 11, "did you mean 'gold'?"),
+])
+def test_tree_file_errors_speak_the_files_words_at_file_line_column(tmp_path, body, message, line, column, hint):
+    err = tree_error(tmp_path, body)
+    assert message in err.message and "Extra inputs" not in str(err) and "node.0" not in str(err)
+    assert (err.location.file.endswith("t.tree.toml"), err.location.line, err.location.column) == \
+        (True, line, column)
+    assert hint is None or hint in err.hint
+    assert "^" in str(err)  # a caret under the fault
+
+
+def test_every_schema_fault_of_a_tree_is_reported(tmp_path):
+    err = tree_error(tmp_path, "[[node]]\nid = 'a'\ncolour = 1\n[[node.branch]]\nsay = 'WELCOME'\nshade = 2\n")
+    assert [e.location.line for e in err.errors] == [7, 10]
