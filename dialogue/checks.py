@@ -239,14 +239,23 @@ def _unreached(policy: Policy, reached: set[str]) -> list[DialogueError]:
     return out
 
 
+_EXAMPLE_HINTS = {
+    "ask": ("said({text!r})", "add examples=[...]: short messages a person might type that mean yes"),
+    "pick": ("said.pick({text!r})", 'add examples={{"OPTION": [...], ...}}: for each option, short messages '
+                                    "that choose it"),
+    "extract": ("said.extract({text!r})", "add examples=[...]: short messages that contain {text}, the way a "
+                                          "person would write them"),
+}
+
+
 def _question_warnings(policy: Policy) -> list[DialogueError]:
     out = []
     for q in policy.questions:
         if not q.examples:
-            out.append(PolicyWarning(f"question {q.text!r} has no examples",
+            call, hint = _EXAMPLE_HINTS.get(q.kind, _EXAMPLE_HINTS["ask"])
+            out.append(PolicyWarning(f"{call.format(text=q.text)} has no examples",
                                      location=Location(str(policy.file), q.line),
-                                     hint="add examples=[...]: short messages that mean yes; "
-                                          "small models understand by them"))
+                                     hint=f"{hint.format(text=q.text)}; small models understand by them"))
     return out
 
 

@@ -77,6 +77,20 @@ def test_pick_list_and_computed_extract_errors_point_at_the_line(tmp_path):
     assert "pattern.py:5:9: error: said.extract('the order number') has a bad pattern" in out.stdout
 
 
+def test_example_hints_fit_each_kind_of_question(tmp_path):
+    policy_file(tmp_path, "ask", "@policy.decide\ndef decide(said, state):\n"
+                "    if said('the customer wants to buy'):\n"
+                "        return reply('OFFER', item=said.pick('which item?', ['sword', 'shield']), price=5)\n"
+                "    return reply('ORDER_NOTED', order=said.extract('the order number', '[A-Z]{2}-[0-9]{4}'))\n")
+    out = dialogue("lint", "--no-overlap", "--json", "ask.py", cwd=tmp_path)
+    hints = {p["message"]: p["hint"] for p in json.loads(out.stdout)["problems"] if "no examples" in p["message"]}
+    assert "mean yes" in hints["said('the customer wants to buy') has no examples"]
+    pick = hints["said.pick('which item?') has no examples"]
+    assert "mean yes" not in pick and "for each option" in pick
+    extract = hints["said.extract('the order number') has no examples"]
+    assert "mean yes" not in extract and "contain the order number" in extract
+
+
 def test_json_carries_the_same_findings_as_the_text(tmp_path):
     broken = sorted(str(p) for p in (FIXTURES / "broken").glob("*.toml"))[:6]
     text = dialogue("lint", *broken)
