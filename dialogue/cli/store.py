@@ -20,6 +20,10 @@ def add(commands) -> None:
                             description="List every session in a store, most recently active first: "
                                         "id, policy, turns, last activity and whether it ended.")
     _db_option(s)
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object for scripts (dialogue.sessions/1: db, and per session id, "
+                        "policy, policy_hash, catalog_hash, turns, last_activity, ended, created_at, locale, "
+                        "mode)")
     s.set_defaults(run=run_sessions)
 
     lg = commands.add_parser("log", help="show a session's transcript",
@@ -96,6 +100,8 @@ def open_store(args: argparse.Namespace):
 def run_sessions(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         rows = store.sessions()
+        if getattr(args, "json", False):
+            return _print_sessions_json(store.path, rows)
         if not rows:
             print(f"no sessions in {store.path}")
             return 0
@@ -103,6 +109,13 @@ def run_sessions(args: argparse.Namespace) -> int:
     table += [[r["id"], f"{r['policy']} {r['policy_hash'][:8]}", str(r["turns"]),
                _when(r["last_activity"]), "yes" if r["ended"] else "no"] for r in rows]
     print(_columns(table, right={2}))
+    return 0
+
+
+def _print_sessions_json(path, rows: list[dict]) -> int:
+    from ._output import print_json
+
+    print_json({"schema": "dialogue.sessions/1", "db": str(path), "sessions": rows})
     return 0
 
 

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 from ..errors import DialogueError
+from ._output import color_enabled, paint, print_json, shown_path
 
 ORDER = 35
+JSON_SCHEMA = "dialogue.test/1"
 
 
 def add(commands) -> None:
@@ -44,6 +46,9 @@ def add(commands) -> None:
     p.add_argument("--fail-under", type=float, metavar="PCT",
                    help="exit 1 when fewer than PCT%% of the approved responses were emitted")
     p.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
+    p.add_argument("--json", action="store_true",
+                   help=f"print one JSON object for scripts and CI instead ({JSON_SCHEMA}: source, mode, ok, "
+                        "counts, and per case file, name, status, mismatch, error; coverage when asked for)")
     p.set_defaults(run=run)
 
 
@@ -55,25 +60,47 @@ def run(args: argparse.Namespace) -> int:
     paths = tests_files(args.paths)
     coverage = bool(args.coverage or args.coverage_json or args.fail_under is not None)
     replay = True if args.replay else False if (args.live or args.backend) else None
+    color = color_enabled()
+    progress = None if args.json else (lambda result: _print_result(result, args.quiet, color))
     outcome = run_tests(paths, backend=args.backend, mode=args.mode, k=args.k, record=args.record,
                         replay=None if args.record else replay, coverage=coverage, repeat=args.repeat,
-                        understanding=args.understanding,
-                        progress=lambda result: _print_result(result, args.quiet))
+                        understanding=args.understanding, progress=progress)
+    if args.junit:
+        write_junit(outcome, args.junit)
+    if coverage and args.coverage_json:
+        Path(args.coverage_json).write_text(json.dumps(outcome.coverage.as_dict(), indent=2) + "\n",
+                                            encoding="utf-8")
+    under = coverage and args.fail_under is not None and outcome.coverage.percent < args.fail_under
+    status = 0 if outcome.results and outcome.ok and not under else 1
+    if args.json:
+        print_json(as_json(outcome, coverage))
+    else:
+        _print_report(outcome, args, coverage, under)
+    return status
+
+
+def _print_report(outcome, args: argparse.Namespace, coverage: bool, under: bool) -> None:
     print(_summary(outcome))
     if args.repeat > 1:
         _print_rates(outcome)
-    if args.junit:
-        write_junit(outcome, args.junit)
-    status = 0 if outcome.results and outcome.ok else 1
     if coverage:
         print(outcome.coverage.report())
-        if args.coverage_json:
-            Path(args.coverage_json).write_text(json.dumps(outcome.coverage.as_dict(), indent=2) + "\n",
-                                                encoding="utf-8")
-        if args.fail_under is not None and outcome.coverage.percent < args.fail_under:
-            print(f"response coverage {outcome.coverage.percent:.0f}% is under {args.fail_under:g}%")
-            status = 1
-    return status
+    if under:
+        print(f"response coverage {outcome.coverage.percent:.0f}% is under {args.fail_under:g}%")
+
+
+def as_json(outcome, coverage: bool) -> dict:
+    """The `--json` shape: the summary and every case result, as data."""
+    counts: dict[str, int] = {}
+    for result in outcome.results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return {"schema": JSON_SCHEMA, "source": outcome.source, "mode": outcome.mode,
+            "ok": bool(outcome.results) and outcome.ok, "counts": counts,
+            "cases": [{"file": shown_path(str(r.file)) if r.file else None, "name": r.name, "status": r.status,
+                       "passed": r.passed, "repeat": r.repeat, "mismatch": r.mismatch or None,
+                       "error": r.error or None, "xfail": r.xfail, "seconds": round(r.seconds, 3)}
+                      for r in outcome.results],
+            "coverage": outcome.coverage.as_dict() if coverage else None}
 
 
 def tests_files(paths: list[str]) -> list[Path]:
@@ -91,11 +118,12 @@ def tests_files(paths: list[str]) -> list[Path]:
     return found
 
 
-def _print_result(result, quiet: bool) -> None:
+def _print_result(result, quiet: bool, color: bool = False) -> None:
     if quiet and result.ok:
         return
     repeat = f" [{result.repeat + 1}]" if result.repeat else ""
-    print(f"{result.status:5} {result.name}{repeat}")
+    style = "pass" if result.ok else "fail"
+    print(paint(f"{result.status:5}", style, color) + f" {result.name}{repeat}")
     if result.xfail is not None and not result.passed:
         print(f"      known miss: {result.xfail}")
     elif not result.passed:

@@ -7,8 +7,8 @@ import json
 
 from ..errors import PolicyError
 
-
 ORDER = 20
+JSON_SCHEMA = "dialogue.tree/1"
 
 
 def add(commands) -> None:
@@ -21,6 +21,9 @@ def add(commands) -> None:
     p.add_argument("--node", metavar="NAME", help="show only this node")
     p.add_argument("--format", choices=["text", "mermaid", "dot"], default="text",
                    help="text for the terminal (default), mermaid or dot for docs and reviews")
+    p.add_argument("--json", action="store_true",
+                   help=f"print one JSON object for scripts ({JSON_SCHEMA}: policy, start, state, and per node "
+                        "its moves, whether it can end, its paths (steps and reply) and reachable replies)")
     p.set_defaults(run=run)
 
 
@@ -34,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     for name in nodes:
         policy.decision_of(name)  # a clear error for an unknown --node
     explored = {name: explore(policy, state, node=name) for name in nodes}
-    if args.format == "mermaid":
+    if args.json:
+        from ._output import print_json
+
+        print_json(as_json(policy, state, explored))
+    elif args.format == "mermaid":
         print(mermaid(policy, explored))
     elif args.format == "dot":
         print(dot(policy, explored))
@@ -71,6 +78,33 @@ def text(policy, state, explored) -> list[str]:
         out.extend(render_tree(result.paths, policy))
         out.append(f"{len(result.paths)} path{'s' * (len(result.paths) != 1)}, "
                    f"{len(result.reachable)} reachable replies")
+    return out
+
+
+def as_json(policy, state, explored) -> dict:
+    """The `--json` shape: what the text view shows, as data."""
+    return {"schema": JSON_SCHEMA, "policy": policy.name, "start": policy.start,
+            "state": state.model_dump(mode="json"),
+            "nodes": {name: _node_json(policy, name, result) for name, result in explored.items()}}
+
+
+def _node_json(policy, name: str, result) -> dict:
+    from ..grammar import display, serialize
+
+    return {"moves": sorted({m for r in result.reachable for m in policy.moves(r) if m != name}),
+            "can_end": any(r.end for r in result.reachable),
+            "paths": [{"steps": [_step_json(s) for s in path.steps], "reply": display(serialize(path.reply)),
+                       "moves": list(policy.moves(path.reply)), "end": path.reply.end} for path in result.paths],
+            "reachable": [display(serialize(r)) for r in result.reachable]}
+
+
+def _step_json(step) -> dict:
+    answer = bool(step.answer) if step.kind == "ask" else None if step.kind == "extract" else str(step.answer)
+    out = {"kind": step.kind, "question": step.question, "answer": answer}
+    if step.kind == "pick":
+        out["options"] = [str(o) for o in step.options]
+    if step.kind == "extract":
+        out["pattern"] = step.pattern
     return out
 
 

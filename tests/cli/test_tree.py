@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dialogue import load_policy
@@ -20,6 +22,22 @@ def test_an_unknown_state_field_is_an_error_naming_it_and_the_known_ones():
     assert "fields of Shop: gold, bought, drafts" in out.stderr
     with pytest.raises(PolicyError, match="no field 'colour'"):
         load_policy(SHOP).new_state({"gold": 3, "colour": "red"})
+
+
+def test_json_carries_what_the_text_shows():
+    text = dialogue("tree", str(SHOP), "--state", '{"gold": 10}')
+    out = dialogue("tree", str(SHOP), "--state", '{"gold": 10}', "--json")
+    assert out.returncode == 0, out.stderr
+    tree = json.loads(out.stdout)
+    assert tree["schema"] == "dialogue.tree/1" and tree["policy"] == "shop" and tree["state"]["gold"] == 10
+    main = tree["nodes"]["main"]
+    assert f"{len(main['paths'])} paths, {len(main['reachable'])} reachable replies" in text.stdout
+    for reply in main["reachable"]:
+        assert f"→ {reply}" in text.stdout
+    questions = {step["question"] for path in main["paths"] for step in path["steps"] if step["kind"] == "ask"}
+    assert questions and all(f"said: {q}?" in text.stdout for q in questions)
+    assert {type(step["answer"]) for path in main["paths"] for step in path["steps"] if step["kind"] == "ask"} \
+        == {bool}
 
 
 def tree_error(tmp_path, body: str) -> PolicyError:
