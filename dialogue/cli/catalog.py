@@ -210,25 +210,28 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _add_check(actions) -> None:
-    p = actions.add_parser("check", help="check that a catalog is ready to ship",
+    p = actions.add_parser("check", help="check that catalogs are ready to ship",
                            description="Check that every locale is complete (each line in use has a text "
                                        "in it), no translation is stale, and, where the catalog declares "
                                        "voice, every approved line has a current recording on disk. Exit 1 "
                                        "and FILE:LINE for each gap.")
-    _catalog_arg(p)
+    p.add_argument("catalogs", nargs="+", metavar="CATALOG", help="catalog .toml files")
     p.set_defaults(run=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
     from ..authoring import check_catalog
 
-    if not Path(args.catalog).exists():
-        raise CatalogError(f"{args.catalog}: no such file")
-    problems = check_catalog(args.catalog)
+    problems = []
+    for catalog in args.catalogs:
+        if not Path(catalog).exists():
+            raise CatalogError(f"{catalog}: no such file")
+        problems += check_catalog(catalog)
     for problem in problems:
         print(problem)
+    named = args.catalogs[0] if len(args.catalogs) == 1 else f"{len(args.catalogs)} catalogs"
     if problems:
-        print(f"{len(problems)} problem{'s' * (len(problems) != 1)} in {args.catalog}")
+        print(f"{len(problems)} problem{'s' * (len(problems) != 1)} in {named}")
         return 1
-    print(f"{args.catalog}: every locale complete and current")
+    print(f"{named}: every locale complete and current")
     return 0

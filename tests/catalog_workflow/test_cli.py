@@ -143,3 +143,14 @@ def test_every_action_has_help_and_a_readme_row(action, capsys):
 
 def test_catalog_without_an_action_prints_help(capsys):
     assert main(["catalog"]) == 2 and "show" in capsys.readouterr().out
+
+
+def test_check_takes_many_catalogs_as_lint_does(inn, tmp_path_factory, capsys):
+    other = tmp_path_factory.mktemp("other") / "inn.toml"
+    other.write_text(INN, encoding="utf-8")  # its recordings are not on disk
+    code, out, _ = cli(capsys, "check", inn, other)
+    assert code == 1 and str(inn) not in out
+    assert f"{other}:24: error: the en recording of ROOM, 'audio/en/room.ogg', does not exist" in out
+    assert out.rstrip().endswith(" in 2 catalogs")
+    code, out, _ = cli(capsys, "check", inn, inn)
+    assert code == 0 and "2 catalogs: every locale complete and current" in out
