@@ -5,6 +5,7 @@ The public face is small; everything else is importable but private in spirit.
 
 from __future__ import annotations
 
+import logging as _logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import DialogueError
@@ -12,6 +13,9 @@ from .explore import explore
 from .policy import Policy, load_policy
 from .reply import Reply, reply
 from .said import Said
+
+# The library logs under "dialogue" and leaves showing it to the application (`dialogue -v`).
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 if TYPE_CHECKING:
     from .backends.llamacpp import LlamaCppBackend

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -39,6 +40,8 @@ EFFECT_SECONDS = 5.0  # time one effect may take
 TURN_TIMEOUT = 120.0  # seconds of model calls one turn may take, retries included
 MAX_RAW_CHARS = 2000  # characters of one raw model output kept in the trace and the store
 ON_CHANGE = ("error", "continue")  # what resuming a session does when its policy or catalog changed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -400,6 +403,8 @@ class Session:
         text = "\n".join(line["text"] for line in lines)
         turn = Turn(self.id, len(self.turns), message, chosen, text, new_state, trace, self.locale,
                     lines[-1]["audio"], lines, self.node)
+        log.info("session %s turn %d: %s (%.0f ms)%s", self.id, len(self.turns), _serial(chosen, engine.catalog),
+                 1000 * trace.timings["total_s"], f"; fallback: {trace.fallback_reason}" if trace.fallback else "")
         if engine.store is not None:
             self._save(turn)
         self._advance(turn)
@@ -507,6 +512,7 @@ def _serial(reply: Reply, catalog) -> str:
 
 def _fallback(trace: Trace, reason: str) -> None:
     if not trace.fallback:
+        log.info("answering with the fallback line: %s", reason)
         trace.fallback = True
         trace.fallback_reason = reason
 

@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import inspect
 import linecache
+import logging
 import sys
 import textwrap
 import traceback
@@ -25,6 +26,8 @@ from .errors import DialogueError, Location, PolicyError
 from .reply import Reply
 
 __all__ = ["Policy", "Question", "load_policy"]
+
+log = logging.getLogger(__name__)
 
 Decision = Callable[..., Any]
 Effect = Callable[[BaseModel, Reply], Any]
@@ -176,7 +179,10 @@ class Policy:
     def catalog(self):
         from .catalog import load_catalog
 
-        return load_catalog(self.catalog_path)
+        catalog = load_catalog(self.catalog_path)
+        log.debug("loaded catalog %r %s from %s: %d lines, hash %s", catalog.id, catalog.version,
+                  self.catalog_path, len(catalog), catalog.hash[:12])
+        return catalog
 
     def source_of(self, node: str | None = None) -> str:
         """A node's decision function source, as the model reads it."""
@@ -250,6 +256,8 @@ def load_policy(path: str | Path, *, check: bool = True) -> Policy:
         policy = load_tree(path)
     else:
         policy = _policy_of_module(path)
+    log.info("loaded policy %r from %s: %d node%s", policy.name, path, len(policy.nodes),
+             "s" * (len(policy.nodes) != 1))
     if check:
         problems = policy.check()
         errors = [p for p in problems if getattr(p, "kind", "error") == "error"]

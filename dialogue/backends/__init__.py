@@ -7,6 +7,7 @@ Built-in and third-party backends register the same way, through the
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -25,6 +26,8 @@ __all__ = [
     "create_backend",
     "register_backend",
 ]
+
+log = logging.getLogger(__name__)
 
 GROUP = "dialogue.backends"
 
@@ -54,6 +57,7 @@ def create_backend(name: str, **options: Any) -> Backend:
     factory = _registered.get(name) or _from_entry_point(name) or _from_path(_BUILTIN.get(name))
     if factory is None:
         raise BackendError(f"no backend named {name!r}; available: {', '.join(available_backends())}")
+    log.info("starting the %s backend", name)
     return factory(**options)
 
 

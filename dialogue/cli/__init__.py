@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A language model understands whatever people type; it answers only "
                     "with approved lines from a response catalog.")
     parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show the library's log on stderr: -v what it does, -vv debugging detail")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         module.add(commands)
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from ._output import set_verbosity
+
+    set_verbosity(args.verbose)
     try:
         return args.run(args) or 0
     except DialogueError as exc:

@@ -1,9 +1,10 @@
 """What the commands print: colour on terminals (never with NO_COLOR or into a pipe), JSON for
-scripts, author errors with paths relative to the working folder."""
+scripts, author errors with paths relative to the working folder, and the `-v` log handler."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = ["color_enabled", "paint", "print_json", "problem_dict", "problem_key", "problem_text",
-           "shown_path"]
+           "set_verbosity", "shown_path"]
 
 _STYLES = {"error": "1;31", "warning": "1;33", "hint": "36", "pass": "32", "fail": "1;31", "dim": "2"}
 
@@ -80,3 +81,27 @@ def problem_dict(problem: Any) -> dict[str, Any]:
             "entry": getattr(problem, "entry", None),
             "message": getattr(problem, "message", str(problem)),
             "hint": getattr(problem, "hint", None)}
+
+
+def set_verbosity(level: int) -> None:
+    """Show the library's log on stderr: warnings by default, -v info, -vv debug."""
+    logger = logging.getLogger("dialogue")
+    logger.setLevel(logging.WARNING if level <= 0 else logging.INFO if level == 1 else logging.DEBUG)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("dialogue: %(levelname)s: %(message)s"))
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
