@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from ..conftest import ROOT
 from ..store.helpers import make_turn, new_session, open_store, say
 from .conftest import SHOP_TESTS, dialogue
 
@@ -54,3 +55,22 @@ def test_sessions_json_lists_what_the_table_shows(tmp_path):
     empty = tmp_path / "e.db"
     open_store(empty).close()
     assert json.loads(dialogue("sessions", "--db", str(empty), "--json").stdout)["sessions"] == []
+
+
+def documented_keys() -> dict[str, set[str]]:
+    """The keys the README's command-line section lists for each --json shape."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+    return {name: set(re.findall(r"`(\w+)`", keys)) for name, keys in re.findall(r"`(dialogue\.\w+/1)` \(([^)]*)\)", text)}
+
+
+def test_each_json_shape_is_documented_with_its_keys(shop_folder):
+    documented = documented_keys()
+    reports = [dialogue("lint", "--no-overlap", "--json", ".", cwd=shop_folder),
+               dialogue("test", "--backend", "scripted", "--json", ".", cwd=shop_folder),
+               dialogue("tree", "shop.py", "--json", cwd=shop_folder)]
+    for out in reports:
+        report = json.loads(out.stdout)
+        assert set(report) - {"schema"} <= documented[report["schema"]], report["schema"]
+    lint = json.loads(reports[0].stdout)
+    assert lint["problems"] and set(lint["problems"][0]) <= documented["dialogue.lint/1"]
+    assert {"db", "sessions"} == documented["dialogue.sessions/1"]
