@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def add(commands) -> None:
                                         "checked for rival questions whose examples are too alike for the "
                                         "matcher to tell apart.")
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="files, or folders: their policies (.py files that make a Policy), catalogs, "
-                        "trees and tests files")
+                   help="files, or folders: their policies (.py files with `policy = Policy(...)`), "
+                        "catalogs, trees and tests files")
     p.add_argument("--no-overlap", action="store_true",
                    help="skip the check for rival questions whose examples are too alike to tell "
                         "apart (it loads the sentence encoder)")
@@ -68,14 +69,16 @@ def lint_files(paths: list[str]) -> list[Path]:
 
 
 def files_in(folder: Path) -> list[Path]:
-    """Policies, catalogs, trees and tests files under `folder` (hidden folders left out)."""
+    """Under `folder` (hidden folders left out): the *.tests.toml files `dialogue test` runs, the
+    policies, the *.tree.toml trees and the catalogs (.toml files with a [catalog] table)."""
     out = []
     for path in sorted(folder.rglob("*")):
         parts = path.relative_to(folder).parts
         if any(p.startswith(".") or p == "__pycache__" for p in parts) or not path.is_file():
             continue
         kind = kind_of(path)
-        if kind in ("policy", "tree", "tests") or (kind == "catalog" and "catalog" in _tables(path)):
+        if kind in ("policy", "tree") or path.name.endswith(".tests.toml") or \
+                (kind == "catalog" and "catalog" in _tables(path)):
             out.append(path)
     return out
 
@@ -83,7 +86,8 @@ def files_in(folder: Path) -> list[Path]:
 def kind_of(path: Path) -> str | None:
     """What `path` is: "policy", "tree", "tests", "catalog", or None for a file lint does not check.
 
-    A folder's .py files count when they make a Policy; its other .toml files by their tables.
+    A .py file is a policy when it assigns `policy = Policy(...)` at module level; a .toml file
+    named neither .tests.toml nor .tree.toml is a tests file when it has [[case]] tables only.
     """
     name = path.name
     if name.endswith(".tests.toml"):
@@ -91,12 +95,28 @@ def kind_of(path: Path) -> str | None:
     if name.endswith(".tree.toml"):
         return "tree"
     if path.suffix == ".py":
-        return "policy" if re.search(r"\bPolicy\s*\(", _text(path)) else None
+        return "policy" if _makes_policy(_text(path)) else None
     if path.suffix == ".toml":
         tables = _tables(path)
-        return "tests" if "case" in tables and "catalog" not in tables else \
-            "tree" if "tree" in tables and "catalog" not in tables else "catalog"
+        return "tests" if "case" in tables and "catalog" not in tables else "catalog"
     return None
+
+
+def _makes_policy(source: str) -> bool:
+    """Whether a module assigns `policy = Policy(...)` at its top level (read, never run)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return "policy = Policy(" in source  # a broken policy is still one to report
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        call = getattr(node, "value", None)
+        if getattr(target, "id", None) == "policy" and isinstance(call, ast.Call):
+            name = getattr(call.func, "id", None) or getattr(call.func, "attr", None)
+            if name == "Policy":
+                return True
+    return False
 
 
 def _text(path: Path) -> str:

@@ -27,6 +27,9 @@ def policy_file(folder, name: str, body: str):
 
 def test_lint_takes_a_folder_as_test_does(shop_folder):
     (shop_folder / "helpers.py").write_text("TAX = 0.2\n", encoding="utf-8")  # no Policy: not linted
+    (shop_folder / "test_shop.py").write_text('SOURCE = """\npolicy = Policy("x", catalog="x.toml")\n"""\n'
+                                              "raise SystemExit('never imported')\n", encoding="utf-8")
+    (shop_folder / "heldout.toml").write_text("[[case]]\nmessage = 'hi'\n", encoding="utf-8")  # not *.tests.toml
     (shop_folder / "notes.toml").write_text("[tool]\nx = 1\n", encoding="utf-8")  # no [catalog]: not linted
     out = dialogue("lint", "--no-overlap", "--json", ".", cwd=shop_folder)
     assert out.returncode == 0, out.stdout + out.stderr
