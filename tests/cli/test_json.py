@@ -60,7 +60,8 @@ def test_sessions_json_lists_what_the_table_shows(tmp_path):
 def documented_keys() -> dict[str, set[str]]:
     """The keys the README's command-line section lists for each --json shape."""
     text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\n", " ")
-    return {name: set(re.findall(r"`(\w+)`", keys)) for name, keys in re.findall(r"`(dialogue\.\w+/1)` \(([^)]*)\)", text)}
+    shapes = re.findall(r"`(dialogue\.\w+/1)` \(([^)]*)\)", text)
+    return {name: set(re.findall(r"`(\w+)`", keys)) for name, keys in shapes}
 
 
 def test_each_json_shape_is_documented_with_its_keys(shop_folder):
