@@ -991,7 +991,9 @@ def _resumed(engine: Engine, record: SessionRecord, locale: str | None, on_chang
     if node not in engine.policy.nodes:
         raise SessionError(f"session {record.id!r} is at node {node!r}, which policy "
                            f"{engine.policy.name!r} no longer has; start a new session")
-    session = Session(engine, record.id, engine.policy.new_state(record.state), locale or record.locale)
+    known = engine.policy.state_model.model_fields  # a field the policy dropped since is dropped here
+    state = {k: v for k, v in (record.state or {}).items() if k in known}
+    session = Session(engine, record.id, engine.policy.new_state(state), locale or record.locale)
     session.node, session.ended = node, record.ended
     session.turns = [_restored_turn(engine, t) for t in record.turns]
     session.said_ids = {line["id"] for t in session.turns for line in t.lines}
