@@ -64,7 +64,10 @@ def lint_files(paths: list[str]) -> list[Path]:
     """The files named, each folder replaced by the files in it that lint checks."""
     found: list[Path] = []
     for path in map(Path, paths):
-        found += files_in(path) if path.is_dir() else [path]
+        inside = files_in(path) if path.is_dir() else [path]
+        if not inside:
+            raise DialogueError(f"{path}: no policies, catalogs, trees or tests files in this folder")
+        found += inside
     return list(dict.fromkeys(found))
 
 

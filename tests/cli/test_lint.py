@@ -40,6 +40,11 @@ def test_lint_takes_a_folder_as_test_does(shop_folder):
                                                                         cwd=shop_folder).stdout, re.M)
 
 
+def test_a_folder_with_nothing_to_lint_is_an_error(tmp_path):
+    out = dialogue("lint", str(tmp_path))
+    assert out.returncode == 1 and "no policies, catalogs, trees or tests files" in out.stderr
+
+
 def test_lint_checks_a_tests_file_as_a_tests_file(shop_folder):
     tests = shop_folder / "shop.tests.toml"
     out = dialogue("lint", "--no-overlap", str(tests))
