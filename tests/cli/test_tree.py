@@ -9,10 +9,10 @@ import pytest
 from dialogue import load_policy
 from dialogue.errors import PolicyError
 
-from ..conftest import ROOT, SHOP
+from ..conftest import EXAMPLES_DIR, SHOP
 from .conftest import dialogue
 
-CATALOG = (ROOT / "catalogs" / "card_block.toml").as_posix()
+CATALOG = (EXAMPLES_DIR / "catalogs" / "card_block.toml").as_posix()
 
 
 def test_an_unknown_state_field_is_an_error_naming_it_and_the_known_ones():
