@@ -22,7 +22,7 @@ def test_init_writes_a_policy_that_lint_and_test_pass_at_once(template, tmp_path
     assert sorted(p.name for p in folder.iterdir()) == FILES[template]
     assert "README.md says what to edit" in capsys.readouterr().out
     assert main(["lint", str(folder)]) == 0
-    assert capsys.readouterr().out.strip().endswith("0 errors, 0 warnings in 2 files")
+    assert capsys.readouterr().out.strip().endswith("0 errors, 0 warnings in 3 files")  # policy, catalog, tests file
     assert main(["test", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out and "ERROR" not in out and "passed (replay, prompted)" in out, out

@@ -9,7 +9,6 @@ from .conftest import copied_policy
 
 def test_lint_takes_a_folder_and_skips_what_is_not_a_policy_or_catalog(tmp_path, capsys):
     policy = copied_policy(tmp_path)
-    (policy.parent / "blacksmith.tests.toml").write_text("[[case]]\nname = 'x'\n")
     (policy.parent / "notes.md").write_text("not linted\n")
     (policy.parent / "__pycache__").mkdir()
     (policy.parent / "__pycache__" / "stale.py").write_text("raise SystemExit\n")
@@ -34,4 +33,4 @@ def test_a_catalog_error_is_printed_once_when_the_policy_and_its_catalog_are_lin
 def test_a_folder_without_policies_or_catalogs_is_an_error(tmp_path, capsys):
     (tmp_path / "README.md").write_text("# nothing to lint\n")
     assert main(["lint", str(tmp_path)]) == 1
-    assert "no policy (.py, .tree.toml) or catalog (.toml) files in" in capsys.readouterr().err
+    assert "no policies, catalogs, trees or tests files in this folder" in capsys.readouterr().err
