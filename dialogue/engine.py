@@ -104,6 +104,7 @@ class Turn:
     audio: str | None = None
     lines: list[dict] = field(default_factory=list)  # each line: id, slots, text, audio
     node: str = ""
+    meta: dict[str, str] = field(default_factory=dict)  # the caller's labels, stored and audited with the turn
 
 
 class Engine:
@@ -335,17 +336,21 @@ class Session:
     def __repr__(self) -> str:
         return f"<Session {self.id!r} turns={len(self.turns)}>"
 
-    async def asay(self, message: str) -> Turn:
+    async def asay(self, message: str, *, meta: dict[str, str] | None = None) -> Turn:
         """`say` for asyncio: the model call runs in a worker thread."""
-        return await asyncio.to_thread(self.say, message)
+        return await asyncio.to_thread(self.say, message, meta=meta)
 
-    def say(self, message: str) -> Turn:
-        """One turn: the user's message in, one validated catalog reply out."""
+    def say(self, message: str, *, meta: dict[str, str] | None = None) -> Turn:
+        """One turn: the user's message in, one validated catalog reply out.
+
+        `meta` (text labels such as who sent the message) is kept with the turn and, with a
+        store, in its audit row.
+        """
         self._check_message(message)
         with self._lock:
             if self.ended:
                 raise SessionError(f"session {self.id!r} has ended; start a new session")
-            return self._turn(message)
+            return self._turn(message, dict(meta or {}))
 
     def _check_message(self, message: Any) -> None:
         if not isinstance(message, str):
@@ -375,7 +380,7 @@ class Session:
             raise MessageRejected(f"message of {tokens} tokens is over the limit of {limit} "
                                   f"({len(message)} characters)")
 
-    def _turn(self, message: str) -> Turn:
+    def _turn(self, message: str, meta: dict[str, str]) -> Turn:
         engine = self.engine
         started = time.perf_counter()
         trace = Trace(mode=engine.mode, node=self.node, understanding=engine.understanding)
@@ -402,7 +407,7 @@ class Session:
         trace.model = getattr(backend, "model", "")
         text = "\n".join(line["text"] for line in lines)
         turn = Turn(self.id, len(self.turns), message, chosen, text, new_state, trace, self.locale,
-                    lines[-1]["audio"], lines, self.node)
+                    lines[-1]["audio"], lines, self.node, meta)
         log.info("session %s turn %d: %s (%.0f ms)%s", self.id, len(self.turns), _serial(chosen, engine.catalog),
                  1000 * trace.timings["total_s"], f"; fallback: {trace.fallback_reason}" if trace.fallback else "")
         if engine.store is not None:
@@ -970,6 +975,8 @@ def _trace_extras(turn: Turn) -> dict:
     """The rest of the trace, plus the lines said and the transition, for resuming."""
     extras = {name: getattr(turn.trace, name) for name in _TRACE_FIELDS}
     extras.update(lines=turn.lines, goto=turn.reply.goto, end=turn.reply.end)
+    if turn.meta:
+        extras["meta"] = turn.meta
     return _finite(extras)
 
 
@@ -1027,7 +1034,7 @@ def _restored_turn(engine: Engine, record: TurnRecord) -> Turn:
     state = _restored_state(engine.policy, record.state_after)
     message = "" if is_message_digest(record.message) else record.message
     return Turn(record.session_id, record.index, message, chosen, record.text, state, trace, record.locale,
-                lines[-1].get("audio"), lines, record.node)
+                lines[-1].get("audio"), lines, record.node, dict(extras.get("meta") or {}))
 
 
 def _restored_reply(catalog, lines: list[dict], goto: str | None, end: bool) -> Reply:
