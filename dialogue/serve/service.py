@@ -14,7 +14,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from ..engine import Engine, Session, Turn, _finite
-from ..errors import CatalogError, PolicyError
+from ..errors import CatalogError, PolicyError, SessionError
 from .errors import ApiError
 from .metrics import Metrics
 
@@ -124,19 +124,35 @@ class Service:
         if key is not None and (earlier := self._earlier(session, key, message)) is not None:
             return earlier, True
         with self._claimed(session):
-            if key is not None and (earlier := self._earlier(session, key, message)) is not None:
-                return earlier, True
             if session.ended:
                 raise ApiError(409, "session_ended", f"session {id!r} has ended; start a new session")
             meta = {name: value for name, value in ((CLIENT, client), (IDEMPOTENCY_KEY, key)) if value}
             policy = session.engine.policy.name
             self.metrics.add("dialogue_turns_in_flight", 1, policy=policy)
             try:
-                turn = session.say(message, meta=meta)
+                turn, replayed = self._say(session, message, meta)
             finally:
                 self.metrics.add("dialogue_turns_in_flight", -1, policy=policy)
-        self.metrics.turn(policy, turn.trace.timings, turn.trace.fallback)
-        return turn, False
+        if not replayed:
+            self.metrics.turn(policy, turn.trace.timings, turn.trace.fallback)
+        return turn, replayed
+
+    def _say(self, session: Session, message: str, meta: dict[str, str]) -> tuple[Turn, bool]:
+        """The turn. When another process sharing the store advanced the session first, the
+        engine drops its stale copy and the turn runs on the stored one (unless that one
+        already took this Idempotency-Key)."""
+        try:
+            return session.say(message, meta=meta), False
+        except SessionError:
+            fresh = session.engine.session(session.id) if session.engine.store is not None else session
+            if fresh is session:
+                raise
+        key = meta.get(IDEMPOTENCY_KEY)
+        if key is not None and (earlier := self._earlier(fresh, key, message)) is not None:
+            return earlier, True
+        if fresh.ended:
+            raise ApiError(409, "session_ended", f"session {session.id!r} has ended; start a new session")
+        return fresh.say(message, meta=meta), False
 
     def _claimed(self, session: Session):
         """Hold the session for one turn; 409 when another request holds it."""

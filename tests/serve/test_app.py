@@ -92,3 +92,30 @@ def test_the_library_imports_without_the_serve_extra():
             "from dialogue.cli import main; raise SystemExit(main(['serve', 'x.py', '--no-auth']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "pip install 'dialogue[serve]'" in out.stderr, out.stderr
+
+
+def test_readyz_says_what_failed_to_load_and_stays_503():
+    import time
+
+    engine = Engine(load_policy(GATE), backend="no-such-backend", understanding="model")
+    with TestClient(make_app(engine)) as client:
+        for _ in range(200):
+            ready = client.get("/readyz")
+            if ready.json()["policies"]["gate"] != "loading":
+                break
+            time.sleep(0.05)
+        assert ready.status_code == 503 and ready.json()["ready"] is False
+        assert ready.json()["policies"]["gate"].startswith("failed: BackendError: no backend named")
+        assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_is_200_once_the_matcher_is_trained():
+    import time
+
+    engine = Engine(load_policy(GATE), backend="scripted", understanding="encoder")
+    with TestClient(make_app(engine)) as client:
+        for _ in range(600):
+            if client.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+        assert client.get("/readyz").json() == {"ready": True, "policies": {"gate": "ready"}}

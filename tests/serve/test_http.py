@@ -10,7 +10,7 @@ import pytest
 
 from dialogue.store import Store
 
-from .conftest import TOKENS
+from .conftest import TOKENS, Server
 
 pytestmark = pytest.mark.server
 GAME = TOKENS["game-server"]
@@ -217,3 +217,22 @@ def _refs(value) -> list[str]:
     if isinstance(value, list):
         return [r for v in value for r in _refs(v)]
     return []
+
+
+def test_two_servers_on_one_store_take_turns_of_one_session_in_order(served, token_file):
+    other = Server(served.tmp, "--db", str(served.db), "--token-file", str(token_file)).start()
+    try:
+        with served.client(GAME) as a, other.client(GAME) as b:
+            session = start(a)["id"]
+            assert say(a, session, "how much for a dagger?").json()["index"] == 0
+            assert say(b, session, "any news?").json()["index"] == 1  # b reads it from the store
+            key = {"Idempotency-Key": "shared-" + session}
+            took = say(a, session, "deal", headers=key).json()  # a's copy is stale: it reloads
+            assert took["index"] == 2 and took["reply_id"] == "SOLD"
+            replayed = say(b, session, "deal", headers=key)  # b is stale now: it finds the key stored
+            assert replayed.headers["idempotency-replayed"] == "true" and replayed.json()["index"] == 2
+        with Store(served.db, readonly=True) as store:
+            assert [t.reply_id for t in store.load_session(session).turns] == ["OFFER", "RUMOUR", "SOLD"]
+            assert store.verify().ok
+    finally:
+        other.stop()
