@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -10,7 +14,7 @@ import pytest
 
 from dialogue.store import Store
 
-from .conftest import TOKENS, Server
+from .conftest import ROOT, TOKENS, Server
 
 pytestmark = pytest.mark.server
 GAME = TOKENS["game-server"]
@@ -236,3 +240,17 @@ def test_two_servers_on_one_store_take_turns_of_one_session_in_order(served, tok
             assert store.verify().ok
     finally:
         other.stop()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_curl_lines_hold_a_conversation(served):
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- serve:curl -->\n```sh\n", 1)[1].split("```", 1)[0]
+    session = new_id()
+    script = block.replace("http://127.0.0.1:8000", served.url).replace("player-7", session)
+    out = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=60,
+                         env=os.environ | {"TOKEN": GAME})
+    assert out.returncode == 0, out.stderr
+    replies = [json.loads(line) for line in out.stdout.replace("}{", "}\n{").splitlines()]
+    assert replies[1]["reply_id"] == "OFFER" and replies[2]["reply_id"] == "SOLD"
+    assert [h["reply_id"] for h in replies[3]["history"]] == ["OFFER", "SOLD"]
