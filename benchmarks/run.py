@@ -23,7 +23,7 @@ from common import RESULTS, ROOT, Context, Progress, Row, fmt_seconds  # noqa: E
 
 # module, progress units at quick size, at full size
 SUITES = [("bench_core", 16, 26), ("bench_load", 6, 7), ("bench_turn", 4, 34), ("bench_store", 1, 1),
-          ("bench_understanding", 23, 25)]
+          ("bench_understanding", 23, 25), ("bench_serve", 4, 4)]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

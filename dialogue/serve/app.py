@@ -97,7 +97,7 @@ def _lifespan(service: Service, warm: bool, close_engines: bool):
 def _authorization(tokens: Tokens | None, limiter: RateLimiter | None, metrics: Metrics):
     bearer = HTTPBearer(auto_error=False, description="a token from the server's --token-file")
 
-    def authorized(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str | None:
+    async def authorized(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str | None:
         """The token's name (None without auth), after the rate limit took one request."""
         name = None
         if tokens is not None:
@@ -234,7 +234,7 @@ def _turn_routes(app: FastAPI, service: Service, authorized) -> None:
         if replayed:
             response.headers["Idempotency-Replayed"] = "true"
         else:
-            service.metrics.observe(time.perf_counter() - started, policy=_policy_of(service, session_id),
+            service.metrics.observe(time.perf_counter() - started, policy=service.policy_of(session_id),
                                     stage="request")
         return turn_view(turn, trace)
 
@@ -242,7 +242,3 @@ def _turn_routes(app: FastAPI, service: Service, authorized) -> None:
     async def list_turns(session_id: str, trace: bool = False, client: str | None = Depends(authorized)) -> dict:
         session = await run_in_threadpool(service.session, session_id)
         return {"session_id": session.id, "turns": [turn_view(t, trace) for t in list(session.turns)]}
-
-
-def _policy_of(service: Service, session_id: str) -> str:
-    return service.session(session_id).engine.policy.name

@@ -91,6 +91,10 @@ class Service:
                            "POST /v1/policies/{policy}/sessions")
         return self.engines[owner].session(id)
 
+    def policy_of(self, id: str) -> str:
+        """The policy of a session this process has seen."""
+        return self._owners[id]
+
     def _owner(self, id: str) -> str | None:
         """The policy of session `id`: known here, or kept in a store of one of the engines."""
         if id in self._owners:
