@@ -50,6 +50,7 @@ def run_serve(args: argparse.Namespace) -> int:
     uvicorn = _serve_modules()
     options = dict(host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=30)
     if args.workers > 1:
+        _validate(args)  # here, so a mistake is one clear line rather than one per worker
         os.environ[ARGV_VARIABLE] = json.dumps({k: v for k, v in vars(args).items() if k != "run"})
         uvicorn.run("dialogue.cli.serve:app_from_environment", factory=True, workers=args.workers, **options)
         return 0
@@ -69,6 +70,16 @@ def _check(args: argparse.Namespace) -> None:
         raise DialogueError("--workers N needs --db FILE: the worker processes share sessions through the store")
     if args.workers < 1:
         raise DialogueError("--workers is at least 1")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from ..policy import load_policy
+    from ..serve.auth import read_token_file
+
+    if args.token_file:
+        read_token_file(args.token_file)
+    for path in args.policies:
+        load_policy(path)
 
 
 def _loopback(host: str) -> bool:

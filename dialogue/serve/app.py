@@ -89,8 +89,7 @@ def _lifespan(service: Service, warm: bool, close_engines: bool):
             service.readiness.update({name: "ready" for name in service.engines})
         yield
         if close_engines:
-            for engine in service.engines.values():
-                engine.close()
+            service.close()
     return lifespan
 
 

@@ -55,6 +55,13 @@ class Service:
             except Exception as exc:  # reported by /readyz, which stays 503
                 self.readiness[name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
+    def close(self) -> None:
+        """Close every engine (its backend) and every store they use."""
+        for engine in self.engines.values():
+            engine.close()
+        for store in _stores(self.engines.values()):
+            store.close()
+
     @property
     def ready(self) -> bool:
         return all(state == "ready" for state in self.readiness.values())

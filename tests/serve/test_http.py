@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -254,3 +255,28 @@ def test_the_readme_curl_lines_hold_a_conversation(served):
     replies = [json.loads(line) for line in out.stdout.replace("}{", "}\n{").splitlines()]
     assert replies[1]["reply_id"] == "OFFER" and replies[2]["reply_id"] == "SOLD"
     assert [h["reply_id"] for h in replies[3]["history"]] == ["OFFER", "SOLD"]
+
+
+def test_sigterm_finishes_the_turn_in_flight_before_the_server_exits(tmp_path):
+    gate = tmp_path / "open"
+    server = Server(tmp_path, "--no-auth").start()
+    try:
+        with server.client() as client:
+            session = start(client, "gate", state={"gate": str(gate)})["id"]
+            first: dict = {}
+            thread = threading.Thread(target=lambda: first.update(r=say(client, session, "let me through")))
+            thread.start()
+            for _ in range(600):
+                if 'dialogue_turns_in_flight{policy="gate"} 1' in client.get("/metrics").text:
+                    break
+                time.sleep(0.05)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # the server stops accepting; the turn at the gate is still running
+            assert server.process.poll() is None
+            gate.touch()
+            thread.join(30)
+        assert first["r"].status_code == 200 and first["r"].json()["state"]["passed"] == 1
+        server.process.wait(timeout=30)
+        assert "Finished server process" in server.log()
+    finally:
+        server.stop()
