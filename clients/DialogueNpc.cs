@@ -23,7 +23,7 @@ public class DialogueNpc : MonoBehaviour
     public IEnumerator StartSession()
     {
         yield return Send("/v1/policies/" + policy + "/sessions", "{}", null,
-            json => sessionId = JsonUtility.FromJson<Session>(json).id, Debug.LogWarning);
+            json => sessionId = JsonUtility.FromJson<Session>(json).id, LogProblem);
     }
 
     public IEnumerator Say(string message, Action<Turn> onReply, Action<Problem> onError = null)
@@ -33,8 +33,10 @@ public class DialogueNpc : MonoBehaviour
         string key = Guid.NewGuid().ToString();
         string body = JsonUtility.ToJson(new Message { message = message });
         yield return Send("/v1/sessions/" + sessionId + "/turns", body, key,
-            json => onReply(JsonUtility.FromJson<Turn>(json)), onError ?? Debug.LogWarning);
+            json => onReply(JsonUtility.FromJson<Turn>(json)), onError ?? LogProblem);
     }
+
+    static void LogProblem(Problem p) => Debug.LogWarning($"dialogue: {p.code} ({p.status}): {p.message}");
 
     IEnumerator Send(string path, string json, string idempotencyKey, Action<string> onOk, Action<Problem> onError)
     {

@@ -119,3 +119,21 @@ def test_readyz_is_200_once_the_matcher_is_trained():
                 break
             time.sleep(0.05)
         assert client.get("/readyz").json() == {"ready": True, "policies": {"gate": "ready"}}
+
+
+def test_turn_meta_is_audited_and_comes_back_on_resume(tmp_path):
+    from dialogue.store import Store
+
+    db = tmp_path / "meta.db"
+    engine = Engine(load_policy(GATE), backend="scripted", understanding="encoder", store=db)
+    turn = engine.session("s").say("hi", meta={"client": "tester", "idempotency_key": "k1"})
+    assert turn.meta == {"client": "tester", "idempotency_key": "k1"}
+    assert engine.session("s").say("again").meta == {}
+    engine.close()
+    again = Engine(load_policy(GATE), backend="scripted", understanding="encoder", store=db)
+    assert [t.meta for t in again.session("s").turns] == [{"client": "tester", "idempotency_key": "k1"}, {}]
+    again.close()
+    with Store(db, readonly=True) as store:
+        assert [t["trace"].get("meta") for t in store.export("s")] == [{"client": "tester", "idempotency_key": "k1"},
+                                                                      None]
+        assert store.verify().ok
