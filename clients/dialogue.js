@@ -9,6 +9,15 @@
 // Every turn carries an Idempotency-Key, so a retry after a network failure returns the turn
 // the server already took instead of taking a second one.
 
+/**
+ * @typedef {{id: string, slots: Record<string, unknown>, text: string, audio: string | null}} Line
+ * @typedef {{session_id: string, index: number, reply_id: string, slots: Record<string, unknown>,
+ *   lines: Line[], text: string, audio: (string | null)[], locale: string, state: Record<string, unknown>,
+ *   node: string, ended: boolean, fallback: boolean, trace: Record<string, unknown> | null}} Turn
+ * @typedef {{id: string, policy: string, state: Record<string, unknown>, node: string, locale: string,
+ *   ended: boolean, turns: number, history: {index: number, message: string, reply_id: string, text: string}[]}} Session
+ */
+
 /** An error answered by the server: `code` is stable (message_rejected, unknown_session, ...). */
 export class DialogueError extends Error {
   constructor(status, code, message, retryAfter = null) {
@@ -38,7 +47,7 @@ export class DialogueClient {
   policies() { return this.request("GET", "/v1/policies"); }
   policy(name) { return this.request("GET", `/v1/policies/${enc(name)}`); }
 
-  /** A new session (or, given only the id of an existing one, that session). */
+  /** A new session (or, given only the id of an existing one, that session). @returns {Promise<Session>} */
   startSession(policy, { id, state, node, locale } = {}) {
     return this.request("POST", `/v1/policies/${enc(policy)}/sessions`, { body: { id, state, node, locale } });
   }
@@ -47,7 +56,7 @@ export class DialogueClient {
   turns(id) { return this.request("GET", `/v1/sessions/${enc(id)}/turns`); }
   endSession(id) { return this.request("DELETE", `/v1/sessions/${enc(id)}`); }
 
-  /** One turn: the reply's lines, text, audio ids, and the state and node after it. */
+  /** One turn: the reply's lines, text, audio ids, and the state and node after it. @returns {Promise<Turn>} */
   say(sessionId, message, { trace = false, idempotencyKey = newKey() } = {}) {
     return this.request("POST", `/v1/sessions/${enc(sessionId)}/turns${trace ? "?trace=1" : ""}`,
       { body: { message }, headers: { "Idempotency-Key": idempotencyKey } });
