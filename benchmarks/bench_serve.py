@@ -1,7 +1,7 @@
 """`dialogue serve` against the same turns in process: turns/s and p50/p99 latency over HTTP
 at 1, 16 and 64 concurrent clients, with the scripted backend (prompted turns whose model
 answers at once: the HTTP layer's own cost) and with the embedded setup as `dialogue serve
-policies/blacksmith.py` runs it (encoder understanding; the blacksmith has no extracted
+dialogue/examples/policies/blacksmith.py` runs it (encoder understanding; the blacksmith has no extracted
 values, so the language model is never called).
 
 The server is a subprocess (uvicorn, one worker, no auth, no store, no rate limit) so that

@@ -505,14 +505,6 @@ class Store:
                              f"to {len(records) - 1}; run `dialogue audit verify`")
         return records
 
-    def end_session(self, session_id: str) -> None:
-        """End a session without a turn (a client closed it): later turns are refused; its
-        turns and audit rows stay."""
-        with self._writing(f"ending session {session_id!r}"):
-            if self._session_row(session_id) is None:
-                raise SessionError(f"no session {session_id!r} in {self.path}")
-            self._execute("UPDATE sessions SET ended = 1, updated_at = ? WHERE id = ?", (_now(), session_id))
-
     def sessions(self) -> list[dict]:
         """Every session, most recently active first: id, policy, hashes, turns, activity, ended."""
         with self._reading("listing sessions"):

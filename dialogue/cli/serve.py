@@ -7,7 +7,7 @@ import ipaddress
 import json
 import os
 
-from ..errors import DialogueError
+from ..errors import DialogueError, MissingExtra
 
 ORDER = 35
 ARGV_VARIABLE = "DIALOGUE_SERVE_ARGS"  # how `--workers N` hands the command line to each worker
@@ -96,7 +96,7 @@ def _serve_modules():
         import fastapi  # noqa: F401
         import uvicorn
     except ModuleNotFoundError as exc:
-        raise DialogueError(f"dialogue serve needs {exc.name}: pip install 'dialogue[serve]'") from None
+        raise MissingExtra("dialogue serve", "serve", exc.name) from None
     return uvicorn
 
 

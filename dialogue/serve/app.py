@@ -208,17 +208,18 @@ def _session_routes(app: FastAPI, service: Service, authorized) -> None:
         session, created = await run_in_threadpool(service.create, policy, body.id, body.state, body.node,
                                                     body.locale)
         response.status_code = 201 if created else 200
-        return session_view(session)
+        return session_view(session, service.closed(session))
 
     @app.get(API + "/sessions/{session_id}", response_model=SessionOut, responses=ERRORS, tags=["sessions"])
     async def get_session(session_id: str, client: str | None = Depends(authorized)) -> dict:
         """A session's state, node and history."""
-        return session_view(await run_in_threadpool(service.session, session_id))
+        session = await run_in_threadpool(service.session, session_id)
+        return session_view(session, service.closed(session))
 
     @app.delete(API + "/sessions/{session_id}", response_model=SessionOut, responses=ERRORS, tags=["sessions"])
     async def end_session(session_id: str, client: str | None = Depends(authorized)) -> dict:
         """End a session: later turns get 409 session_ended; its turns stay on record."""
-        return session_view(await run_in_threadpool(service.end, session_id))
+        return session_view(await run_in_threadpool(service.end, session_id, client), True)
 
 
 def _turn_routes(app: FastAPI, service: Service, authorized) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
+import weakref
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 
 from ..engine import Engine, Session, Turn, _finite
 from ..errors import CatalogError, PolicyError, SessionError
+from .closed import ClosedSessions
 from .errors import ApiError
 from .metrics import Metrics
 
@@ -31,8 +33,11 @@ class Service:
         self.engines = engines
         self.metrics = metrics or Metrics()
         self._owners: dict[str, str] = {}  # session id -> policy name
+        self._held: dict[str, weakref.ref] = {}  # sessions without a store, as first handed out
         self._busy: set[str] = set()  # sessions with a turn in flight
         self._lock = threading.Lock()
+        self._closed = {id(store): ClosedSessions(store.path) for store in _stores(engines.values())}
+        self._closed_here = ClosedSessions()  # sessions of engines without a store
         self.readiness = {name: "loading" for name in engines}
 
     # -- policies and readiness -----------------------------------------------------------
@@ -57,10 +62,19 @@ class Service:
 
     def close(self) -> None:
         """Close every engine (its backend) and every store they use."""
+        for closed in self._closed.values():
+            closed.shutdown()
         for engine in self.engines.values():
             engine.close()
         for store in _stores(self.engines.values()):
             store.close()
+
+    def closed(self, session: Session) -> bool:
+        """Whether the session has ended: by a reply that ends it, or closed by a client."""
+        return session.ended or session.id in self._closed_of(session.engine)
+
+    def _closed_of(self, engine: Engine) -> ClosedSessions:
+        return self._closed[id(engine.store)] if engine.store is not None else self._closed_here
 
     @property
     def ready(self) -> bool:
@@ -79,12 +93,14 @@ class Service:
                 if owner != policy or state is not None or node is not None or locale is not None:
                     raise ApiError(409, "session_exists", f"session {id!r} exists already (policy {owner!r}); "
                                    "resume it by its id without state, node or locale, or choose another id")
-                return self.engines[owner].session(id), False
+                return self._held_session(self.engines[owner], id), False
             try:
                 session = engine.session(id, state=state, node=node, locale=locale)
             except (PolicyError, CatalogError) as exc:
                 raise ApiError(422, "invalid_session", exc.render().splitlines()[0]) from exc
             self._owners[id] = policy
+            if engine.store is None:
+                self._held[id] = weakref.ref(session)
         return session, True
 
     def session(self, id: str) -> Session:
@@ -96,7 +112,23 @@ class Service:
         if owner is None:
             raise ApiError(404, "unknown_session", f"no session {id!r}; create one with "
                            "POST /v1/policies/{policy}/sessions")
-        return self.engines[owner].session(id)
+        return self._held_session(self.engines[owner], id)
+
+    def _held_session(self, engine: Engine, id: str) -> Session:
+        """The engine's session `id`. Without a store, an engine that released it (it keeps its
+        `max_sessions` most recent) would start a new one: that is 404, not a fresh session."""
+        session = engine.session(id)
+        if engine.store is not None:
+            return session
+        held = self._held.get(id)
+        if held is not None and held() is session:
+            return session
+        engine.drop_session(id)
+        with self._lock:
+            self._owners.pop(id, None)
+            self._held.pop(id, None)
+        raise ApiError(404, "unknown_session", f"session {id!r} is no longer held: without a store the "
+                       f"server keeps the {engine.max_sessions} most recently used sessions of a policy")
 
     def policy_of(self, id: str) -> str:
         """The policy of a session this process has seen."""
@@ -117,13 +149,11 @@ class Service:
             return record.policy_name
         return None
 
-    def end(self, id: str) -> Session:
-        """End a session: later turns are refused; its turns stay (in the store: audited)."""
+    def end(self, id: str, client: str | None = None) -> Session:
+        """Close a session: later turns are refused; its turns stay (in the store: audited)."""
         session = self.session(id)
         with self._claimed(session):
-            if session.engine.store is not None and not session.ended:
-                session.engine.store.end_session(id)
-            session.ended = True
+            self._closed_of(session.engine).close(id, client)
         return session
 
     # -- turns ---------------------------------------------------------------------------
@@ -135,7 +165,7 @@ class Service:
         if key is not None and (earlier := self._earlier(session, key, message)) is not None:
             return earlier, True
         with self._claimed(session):
-            if session.ended:
+            if self.closed(session):
                 raise ApiError(409, "session_ended", f"session {id!r} has ended; start a new session")
             meta = {name: value for name, value in ((CLIENT, client), (IDEMPOTENCY_KEY, key)) if value}
             policy = session.engine.policy.name
@@ -161,7 +191,7 @@ class Service:
         key = meta.get(IDEMPOTENCY_KEY)
         if key is not None and (earlier := self._earlier(fresh, key, message)) is not None:
             return earlier, True
-        if fresh.ended:
+        if self.closed(fresh):
             raise ApiError(409, "session_ended", f"session {session.id!r} has ended; start a new session")
         return fresh.say(message, meta=meta), False
 
@@ -226,10 +256,10 @@ def turn_view(turn: Turn, trace: bool = False) -> dict[str, Any]:
     }
 
 
-def session_view(session: Session) -> dict[str, Any]:
+def session_view(session: Session, ended: bool) -> dict[str, Any]:
     return {
         "id": session.id, "policy": session.engine.policy.name, "state": session.state.model_dump(mode="json"),
-        "node": session.node, "locale": session.locale, "ended": session.ended, "turns": len(session.turns),
+        "node": session.node, "locale": session.locale, "ended": ended, "turns": len(session.turns),
         "history": [{"index": t.index, "message": t.message, "reply_id": t.reply.id, "text": t.text}
                     for t in session.turns],
     }

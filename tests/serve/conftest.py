@@ -28,7 +28,7 @@ def free_port() -> int:
 class Server:
     """One `python -m dialogue serve ...` process; `start()` returns once /readyz says ready."""
 
-    def __init__(self, tmp: Path, *args: str, policies: tuple[str, ...] = ("policies/blacksmith.py", str(GATE))):
+    def __init__(self, tmp: Path, *args: str, policies: tuple[str, ...] = ("dialogue/examples/policies/blacksmith.py", str(GATE))):
         self.tmp, self.args, self.policies = tmp, args, policies
         self.process: subprocess.Popen | None = None
         self.log_path = tmp / f"serve-{time.monotonic_ns()}.log"

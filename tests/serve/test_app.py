@@ -137,3 +137,15 @@ def test_turn_meta_is_audited_and_comes_back_on_resume(tmp_path):
         assert [t["trace"].get("meta") for t in store.export("s")] == [{"client": "tester", "idempotency_key": "k1"},
                                                                       None]
         assert store.verify().ok
+
+
+def test_without_a_store_a_released_session_is_404_not_a_new_one():
+    engine = Engine(load_policy(GATE), backend="scripted", understanding="encoder", max_sessions=1)
+    with TestClient(make_app(engine, tokens={TOKEN: "tester"}, warm=False)) as client:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        first = client.post("/v1/policies/gate/sessions", json={}, headers=headers).json()["id"]
+        assert client.post(f"/v1/sessions/{first}/turns", json={"message": "hi"}, headers=headers).status_code == 200
+        client.post("/v1/policies/gate/sessions", json={}, headers=headers)  # the engine releases the first
+        gone = client.post(f"/v1/sessions/{first}/turns", json={"message": "hi"}, headers=headers)
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_session"
+        assert "most recently used" in gone.json()["error"]["message"]

@@ -172,13 +172,16 @@ def test_an_idempotency_key_replays_the_stored_turn(served):
         assert "another message" in error(reused, 422, "idempotency_key_reused")
 
 
-def test_ending_a_session_refuses_later_turns(served):
+def test_ending_a_session_refuses_later_turns_and_keeps_its_audited_turns(served):
     with served.client(GAME) as client:
         session = start(client)["id"]
+        assert say(client, session, "hello").status_code == 200
         assert client.delete(f"/v1/sessions/{session}").json()["ended"] is True
         error(say(client, session, "hello"), 409, "session_ended")
+        assert client.get(f"/v1/sessions/{session}").json()["ended"] is True
     with Store(served.db, readonly=True) as store:
-        assert store.load_session(session).ended
+        assert len(store.load_session(session).turns) == 1
+        assert store.verify().ok  # the server's own table of closed sessions is no part of the chain
 
 
 def test_a_restarted_server_resumes_sessions_and_replays_keys_from_the_store(served):
@@ -188,6 +191,8 @@ def test_a_restarted_server_resumes_sessions_and_replays_keys_from_the_store(ser
         offer = say(client, session, "how much for a shield?", headers=key).json()
         assert offer["reply_id"] == "TOO_POOR"
         offer = say(client, session, "then a dagger").json()
+        closed = start(client)["id"]
+        client.delete(f"/v1/sessions/{closed}")
     served.stop()
     assert "Finished server process" in served.log()  # a graceful shutdown, not a kill
     served.start()
@@ -197,6 +202,7 @@ def test_a_restarted_server_resumes_sessions_and_replays_keys_from_the_store(ser
         replayed = say(client, session, "how much for a shield?", headers=key)
         assert replayed.headers["idempotency-replayed"] == "true" and replayed.json()["index"] == 0
         assert say(client, session, "deal").json()["reply_id"] == "SOLD"
+        error(say(client, closed, "hello"), 409, "session_ended")  # closed before the restart
 
 
 def test_the_openapi_schema_is_served_and_valid(served):
