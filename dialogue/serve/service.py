@@ -200,9 +200,12 @@ class Service:
         return _Claim(self, session.id)
 
     def _earlier(self, session: Session, key: str, message: str) -> Turn | None:
-        """The session's turn taken under Idempotency-Key `key`, if any."""
+        """The session's turn taken under Idempotency-Key `key`, if any (a turn read back from
+        a store with a redaction hook holds the key as the hook left it)."""
+        store = session.engine.store
+        forms = {key, store.redact(key)} if store is not None and store.redact is not None else {key}
         for turn in reversed(session.turns):
-            if turn.meta.get(IDEMPOTENCY_KEY) == key:
+            if turn.meta.get(IDEMPOTENCY_KEY) in forms:
                 if _comparable(session) and turn.message != message:
                     raise ApiError(422, "idempotency_key_reused", f"Idempotency-Key {key!r} was used for "
                                    f"turn {turn.index} with another message; use a new key for a new message")
