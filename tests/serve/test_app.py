@@ -149,3 +149,25 @@ def test_without_a_store_a_released_session_is_404_not_a_new_one():
         gone = client.post(f"/v1/sessions/{first}/turns", json={"message": "hi"}, headers=headers)
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_session"
         assert "most recently used" in gone.json()["error"]["message"]
+
+
+def test_a_key_masked_by_the_redaction_hook_still_replays_after_a_restart(tmp_path):
+    import re
+
+    from dialogue.store import Store
+
+    def mask_digits(text: str) -> str:
+        return re.sub(r"\d", "#", text)
+
+    def serve():
+        store = Store(tmp_path / "redacted.db", redact=mask_digits)
+        engine = Engine(load_policy(GATE), backend="scripted", understanding="encoder", store=store)
+        return TestClient(make_app(engine, tokens={TOKEN: "tester"}, warm=False, close_engines=True))
+
+    headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "turn-42"}
+    with serve() as client:
+        session = client.post("/v1/policies/gate/sessions", json={}, headers=headers).json()["id"]
+        took = client.post(f"/v1/sessions/{session}/turns", json={"message": "hi"}, headers=headers).json()
+    with serve() as client:
+        again = client.post(f"/v1/sessions/{session}/turns", json={"message": "hi"}, headers=headers)
+        assert again.headers["idempotency-replayed"] == "true" and again.json()["index"] == took["index"] == 0
