@@ -55,6 +55,7 @@ class TestsScreen(Screen):
         self.results: dict[str, Any] = {}
         self.coverage: Any = None
         self.source: str | None = None  # "replay" or "live"; None until the tests file is read
+        self._read: tuple | None = None  # the tests file's mtime and size when it was read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,9 +79,23 @@ class TestsScreen(Screen):
 
     # -- cases ---------------------------------------------------------------------
 
+    def on_screen_resume(self) -> None:
+        """Coming back to the runner: read the tests file again if it changed (a case saved meanwhile)."""
+        if self._stamp() != self._read and not any(w.group == "tests" and w.is_running for w in self.workers):
+            self.action_reload()
+
+    def _stamp(self) -> tuple | None:
+        path = self.workspace.tests_path
+        try:
+            found = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return (found.st_mtime_ns, found.st_size) if found is not None else None
+
     def action_reload(self) -> None:
         path = self.workspace.tests_path
         self.cases, self.results = [], {}
+        self._read = self._stamp()
         if path is None:
             return self._status(Text("No tests file: open a policy or pass --tests FILE.", style="red"))
         try:
