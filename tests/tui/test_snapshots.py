@@ -56,3 +56,19 @@ def test_test_runner_after_a_run(snap_compare, tmp_path, stand_in):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_all)
+
+
+def test_saving_a_conversation_as_a_test_case(snap_compare, tmp_path):
+    app = blacksmith_app(tmp_path, ["OFFER(item=dagger, price=15)", "NO_HAGGLE(item=dagger, price=15)"])
+
+    async def save(pilot):
+        for message in ("a dagger?", "fine, I'll pay that"):
+            pilot.app.screen.query_one("#message", Input).focus()
+            await pilot.press(*message, "enter")
+            await settle(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        pilot.app.screen.query_one("#intended-1").value = "SOLD(item=dagger, price=15)"
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=save)
