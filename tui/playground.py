@@ -167,6 +167,9 @@ class PlaygroundScreen(Screen):
         if any(w.group == "say" and w.is_running for w in self.workers):
             self.notify("Still waiting for the last reply.", severity="warning")
             return
+        if any(w.group == "record" and w.is_running for w in self.workers):  # one backend, one call at a time
+            self.notify("Still recording the saved test's cassette entry.", severity="warning")
+            return
         if self.session is not None and self.session.ended:
             self.notify("The conversation has ended: ctrl+n starts a new one.", severity="warning")
             return
