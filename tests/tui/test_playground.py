@@ -259,6 +259,27 @@ def test_a_saved_case_expects_the_intended_replies_and_the_state_after_each_and_
     assert replayed.source == "replay" and [r.status for r in replayed.results] == ["pass"]
 
 
+def test_a_recording_that_misses_the_intended_reply_is_kept_and_says_the_case_fails_on_replay(tmp_path):
+    from dialogue.testing import run_tests
+
+    dagger, no_haggle = "OFFER(item=dagger, price=15)", "NO_HAGGLE(item=dagger, price=15)"
+    app = blacksmith_app(tmp_path, [dagger, no_haggle, dagger, no_haggle])  # the backend misses again
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "a dagger?")
+            await say(pilot, "fine, I'll pay that")
+            dialog = await save_dialog(pilot)
+            dialog.query_one("#intended-1", Select).value = "SOLD(item=dagger, price=15)"
+            await pilot.pause()
+            await press_save(pilot, dialog)
+    asyncio.run(run())
+    assert "Cassette recorded: " in notes(app) and "so it fails on replay: turn 2" in notes(app)
+    replayed = run_tests([tmp_path / "blacksmith.tests.toml"], replay=True)
+    assert [r.status for r in replayed.results] == ["FAIL"]  # a miss of the model, not a stale cassette
+    assert "expected SOLD(item=dagger, price=15), got NO_HAGGLE" in replayed.results[0].mismatch
+
+
 def test_an_earlier_intended_reply_changes_what_later_turns_can_reply(tmp_path):
     from dialogue.testing import load_tests
 
