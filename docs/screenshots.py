@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from dialogue.backends.scripted import ScriptedBackend
 from dialogue.tui import make_app
@@ -50,11 +50,11 @@ async def catalog(work: Path) -> None:
         table = app.screen.query_one("#lines", DataTable)
         table.move_cursor(row=table.get_row_index("OFFER"))
         await pilot.pause()
-        field = app.screen.query_one("#field-text", Input)
+        field = app.screen.query_one("#field-text", TextArea)
         field.focus()
-        field.value = "The {item}? {prize}. My own work. Want it?"
+        field.text = "The {item}? {prize}. My own work. Want it?"
         await pilot.pause()
-        field.cursor_position = 0
+        field.move_cursor((0, 0))
         await pilot.pause()
         app.save_screenshot("tui-catalog.svg", str(DOCS))
 

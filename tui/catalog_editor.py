@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static, Tex
 
 from dialogue.errors import DialogueError
 
+from .fields import LineField
 from .history import EditHistory
 from .json_text import JsonTextError, parse_json
 from .runner import ConfirmScreen
@@ -145,17 +146,17 @@ class CatalogScreen(Screen):
             with VerticalScroll(id="editor"):
                 yield Static(id="line-title")
                 yield Label("text")
-                yield Input(id="field-text", select_on_focus=False)  # Tab in, then a key: no line lost
+                yield LineField(id="field-text")  # Tab in, then a key: no line lost
                 yield Static(id="error-text", classes="field-error")
                 yield Label("when")
-                yield Input(id="field-when", select_on_focus=False)
+                yield LineField(id="field-when")
                 yield Static(id="error-when", classes="field-error")
                 yield Label("slots (JSON)")
                 yield TextArea(id="field-slots", soft_wrap=True, show_line_numbers=False)
                 yield Static(id="error-slots", classes="field-error")
                 yield Vertical(id="translations")
-                yield Label("preview with")
-                yield Input(id="samples", placeholder="item=sword price=50")
+                yield Label("preview with", id="samples-label")
+                yield Input(id="samples")
                 yield Static(id="preview")
                 yield Static(id="problems")
         yield Footer()
@@ -292,13 +293,13 @@ class CatalogScreen(Screen):
         by = f"  by {approval['by']}" if approval.get("by") else ""
         self.query_one("#line-title", Static).update(Text.assemble(
             (rid, "bold"), "  ", _status_text(response.get("state", "draft")), (by, "dim")))
-        _fill(self.query_one("#field-text", Input), response.get("text"))
-        _fill(self.query_one("#field-when", Input), response.get("when"))
+        self.query_one("#field-text", LineField).fill(response.get("text"))
+        self.query_one("#field-when", LineField).fill(response.get("when"))
         slots = response.get("slots") or {}
         self.query_one("#field-slots", TextArea).load_text(json.dumps(slots, ensure_ascii=False)
                                                            if slots else "{}")
         self._show_translations(response)
-        self.query_one("#samples", Input).value = self._default_samples(rid)
+        self._show_samples(rid)
         self._validate()
 
     def _show_translations(self, response: dict) -> None:
@@ -308,12 +309,12 @@ class CatalogScreen(Screen):
         for locale in translations:
             if not box.query(f"#locale-{locale}"):
                 box.mount_all([Label(id=f"label-{locale}"),
-                               Input(id=f"locale-{locale}", classes="translation", select_on_focus=False),
+                               LineField(id=f"locale-{locale}", classes="translation"),
                                Static(id=f"error-locale-{locale}", classes="field-error")])
         for locale, entry in translations.items():
             note = " (missing)" if entry.get("missing") else " (stale)" if entry.get("stale") else ""
             box.query_one(f"#label-{locale}", Label).update(f"text [{locale}]{note}")
-            _fill(box.query_one(f"#locale-{locale}", Input), entry.get("text"))
+            box.query_one(f"#locale-{locale}", LineField).fill(entry.get("text"))
 
     def _catalog(self):
         try:
@@ -321,20 +322,27 @@ class CatalogScreen(Screen):
         except DialogueError:
             return None
 
-    def _default_samples(self, rid: str) -> str:
+    def _slots_of(self, rid: str) -> dict:
         catalog = self._catalog()
-        if catalog is None or rid not in catalog:
-            return ""
-        return " ".join(f"{name}={sample_value(slot)}" for name, slot in catalog[rid].slots.items())
+        return dict(catalog[rid].slots) if catalog is not None and rid in catalog else {}
 
-    @on(Input.Changed, "#field-text, #field-when, .translation")
-    def _edited(self, event: Input.Changed) -> None:
-        if self.current is None or event.value != event.input.value:
-            return  # a change from filling the form with an earlier line
-        field, locale = event.input.id.removeprefix("field-"), None
-        if event.input.id.startswith("locale-"):
-            field, locale = "text", event.input.id.removeprefix("locale-")
-        self._set(field, event.value, locale)
+    def _show_samples(self, rid: str) -> None:
+        """Sample values to preview a line with; a line without slots has none to show."""
+        slots = self._slots_of(rid)
+        samples = self.query_one("#samples", Input)
+        samples.value = " ".join(f"{name}={sample_value(slot)}" for name, slot in slots.items())
+        samples.placeholder = " ".join(f"{name}=..." for name in slots)
+        samples.display = bool(slots)
+        self.query_one("#samples-label", Label).update("preview with" if slots else "preview (no slots)")
+
+    @on(TextArea.Changed, "#field-text, #field-when, .translation")
+    def _edited(self, event: TextArea.Changed) -> None:
+        if self.current is None:
+            return
+        field, locale = event.text_area.id.removeprefix("field-"), None
+        if event.text_area.id.startswith("locale-"):
+            field, locale = "text", event.text_area.id.removeprefix("locale-")
+        self._set(field, event.text_area.text, locale)
 
     @on(TextArea.Changed, "#field-slots")
     def _slots_edited(self, event: TextArea.Changed) -> None:
@@ -514,7 +522,7 @@ class CatalogScreen(Screen):
         self.query_one("#filter", Input).value = ""
         self.refresh_table()
         self.show(rid)
-        self.query_one("#field-text", Input).focus()
+        self.query_one("#field-text", LineField).focus()
 
     def commands(self):
         from textual.app import SystemCommand
@@ -544,12 +552,6 @@ class NewLineScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def _fill(field: Input, value: str | None) -> None:
-    """Show a value from its start (an Input scrolls to the cursor)."""
-    field.value = value or ""
-    field.cursor_position = 0
 
 
 def _status_text(status: str) -> Text:

@@ -22,7 +22,7 @@ from dialogue.engine import MODES, Session, Turn
 from dialogue.errors import DialogueError
 
 from . import trace as traces
-from .cases import CaseNameScreen, save_case
+from .cases import CaseRequest, Recorded, SaveCaseScreen, record_case, save_case, unrecorded_note
 from .corrections import CorrectionScreen, record_correction
 from .json_text import JsonTextError, parse_json
 from .workspace import Workspace
@@ -166,6 +166,9 @@ class PlaygroundScreen(Screen):
             return
         if any(w.group == "say" and w.is_running for w in self.workers):
             self.notify("Still waiting for the last reply.", severity="warning")
+            return
+        if any(w.group == "record" and w.is_running for w in self.workers):  # one backend, one call at a time
+            self.notify("Still recording the saved test's cassette entry.", severity="warning")
             return
         if self.session is not None and self.session.ended:
             self.notify("The conversation has ended: ctrl+n starts a new one.", severity="warning")
@@ -325,24 +328,50 @@ class PlaygroundScreen(Screen):
     # -- save as a test ------------------------------------------------------------
 
     def action_save_case(self) -> None:
+        """Choose each turn's intended reply, then save the case (and record its cassette entry)."""
         if self.session is None or not self.session.turns:
             self.notify("Nothing to save yet: say something first.", severity="warning")
             return
+        if any(w.group == "record" and w.is_running for w in self.workers):
+            self.notify("Still recording the last saved test.", severity="warning")
+            return
         default = f"conversation {len(self.session.turns)} turns"
-        self.app.push_screen(CaseNameScreen(default), self._save_named)
+        self.app.push_screen(SaveCaseScreen(default, self.workspace.policy, self.initial_state,
+                                            list(self.session.turns), self.workspace.locale), self._save_named)
 
-    def _save_named(self, name: str | None) -> None:
-        if not name or self.session is None:
+    def _save_named(self, request: CaseRequest | None) -> None:
+        if request is None:
             return
-        path = self.workspace.tests_path
+        ws, name = self.workspace, request.name
         try:
-            save_case(path, name, self.initial_state, list(self.session.turns))
-        except DialogueError as exc:
-            self.notify(str(exc), title="Not saved", severity="error")
+            save_case(ws.tests_path, name, self.initial_state, request.turns, ws.policy_path)
+        except (DialogueError, OSError) as exc:
+            self.notify(str(exc), title="Not saved", severity="error", markup=False)
             return
-        note = " (the state was edited midway; the case starts from the first state)" \
+        note = " The state was edited midway; the case starts from the first state." \
             if self.state_edited_midway else ""
-        self.notify(f"Saved test {name!r} to {path}{note}.", title="Saved")
+        turns = len(request.turns)
+        saved = f"Saved test {name!r} ({turns} turn{'s' * (turns != 1)}) to {ws.tests_path}.{note}"
+        if not request.record:
+            self.notify(f"{saved} {unrecorded_note(ws.tests_path, name)}", title="Saved", markup=False)
+            return
+        self.notify(f"{saved} Recording its cassette entry...", title="Saved", markup=False)
+        self._record(name)
+
+    @work(thread=True, group="record")
+    def _record(self, name: str) -> None:
+        """Runs in a thread: recording runs the case on the backend (a model, maybe)."""
+        ws = self.workspace
+        try:
+            outcome = record_case(ws.tests_path, name, ws.policy, ws.backend())
+        except DialogueError as exc:  # the backend could not be created
+            outcome = Recorded(False, f"Recording failed ({exc}). {unrecorded_note(ws.tests_path, name)}")
+        self.app.call_from_thread(self._recorded, name, outcome)
+
+    def _recorded(self, name: str, outcome: Recorded) -> None:
+        severity = "information" if outcome.passed else "warning"
+        title = "Cassette recorded" if outcome.recorded else "No cassette entry"
+        self.notify(f"{name!r}: {outcome.message}", title=title, severity=severity, markup=False, timeout=15)
 
     # -- correct a reply -----------------------------------------------------------
 

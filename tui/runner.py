@@ -1,11 +1,13 @@
 """The test runner: the policy's conversation tests, run all or one, expected against got.
 
 A thin layer over `dialogue.testing`: `load_tests` lists the cases, `run_tests` runs them
-in a worker thread (reporting progress), `record=True` re-records the expectations.
+in a worker thread (reporting progress), replayed from the file's cassette or live on the
+workspace's backend; `record=True` re-records the cassette.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -21,8 +23,18 @@ from dialogue.errors import DialogueError
 from .workspace import Workspace
 
 
+SOURCES = ("replay", "live")
+
+
 def _name(case: Any) -> str:
     return case["name"] if isinstance(case, dict) else getattr(case, "name")
+
+
+def cassette_of(tests_path: Path) -> Path:
+    """The cassette beside a tests file: NAME.cassette.json for NAME.tests.toml."""
+    from dialogue.testing import TestFile
+
+    return TestFile(tests_path, [], None).cassette_path
 
 
 class TestsScreen(Screen):
@@ -32,6 +44,7 @@ class TestsScreen(Screen):
         Binding("ctrl+r", "run_all", "Run all"),
         Binding("ctrl+o", "run_one", "Run one"),
         Binding("ctrl+e", "record", "Re-record"),
+        Binding("ctrl+t", "toggle_source", "Replay/live"),
         Binding("ctrl+l", "reload", "Reload", show=False),
     ]
 
@@ -41,6 +54,8 @@ class TestsScreen(Screen):
         self.cases: list[Any] = []
         self.results: dict[str, Any] = {}
         self.coverage: Any = None
+        self.source: str | None = None  # "replay" or "live"; None until the tests file is read
+        self._read: tuple | None = None  # the tests file's mtime and size when it was read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -64,9 +79,23 @@ class TestsScreen(Screen):
 
     # -- cases ---------------------------------------------------------------------
 
+    def on_screen_resume(self) -> None:
+        """Coming back to the runner: read the tests file again if it changed (a case saved meanwhile)."""
+        if self._stamp() != self._read and not any(w.group == "tests" and w.is_running for w in self.workers):
+            self.action_reload()
+
+    def _stamp(self) -> tuple | None:
+        path = self.workspace.tests_path
+        try:
+            found = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return (found.st_mtime_ns, found.st_size) if found is not None else None
+
     def action_reload(self) -> None:
         path = self.workspace.tests_path
         self.cases, self.results = [], {}
+        self._read = self._stamp()
         if path is None:
             return self._status(Text("No tests file: open a policy or pass --tests FILE.", style="red"))
         try:
@@ -80,7 +109,28 @@ class TestsScreen(Screen):
             self.cases = list(load_tests(path))
         except DialogueError as exc:
             return self._status(Text(str(exc), style="red"))
+        if self.source is None:  # as `dialogue test`: replay when the file has a cassette
+            self.source = "replay" if self._cassette().exists() else "live"
         self._fill()
+        self._summary()
+
+    def _cassette(self) -> Path:
+        return cassette_of(self.workspace.tests_path)
+
+    def _source_text(self) -> str:
+        """How the tests run: replayed from the cassette, or live on the backend."""
+        if self.source == "replay":
+            return f"replay from {self._cassette().name}"
+        return f"live on {self.workspace.backend_name} ({self.workspace.mode})"
+
+    def action_toggle_source(self) -> None:
+        """Switch between replaying the cassette and running live on the backend."""
+        if self.source is None:
+            return
+        self.source = SOURCES[(SOURCES.index(self.source) + 1) % len(SOURCES)]
+        if self.source == "replay" and not self._cassette().exists():
+            self.notify(f"No cassette at {self._cassette()} yet: ctrl+e records one from a live run.",
+                        severity="warning", markup=False)
         self._summary()
 
     def _status(self, text: Text | str) -> None:
@@ -105,6 +155,7 @@ class TestsScreen(Screen):
         passed, known = statuses.count("pass"), statuses.count("xfail")
         failed = len(done) - passed - known
         text = Text(f"{self.workspace.tests_path.name}  {len(self.cases)} tests")
+        text.append(f"  {self._source_text()}", style="bold")
         if done:
             text.append(f"  {passed} passed", style="green")
             text.append(f"  {failed} failed", style="bold red" if failed else "")
@@ -166,8 +217,8 @@ class TestsScreen(Screen):
             self.notify("The tests are running already.", severity="warning")
             return
         self.query_one("#running").display = True
-        self._status(f"running {name or 'all tests'} with {self.workspace.backend_name} "
-                     f"({self.workspace.mode})...")
+        how = f"recording on {self.workspace.backend_name}" if record else self._source_text()
+        self._status(f"running {name or 'all tests'}, {how}...")
         self._run(name, record)
 
     @work(thread=True, group="tests")
@@ -175,14 +226,33 @@ class TestsScreen(Screen):
         from dialogue.testing import run_tests
 
         ws = self.workspace
+
+        def progress(result: Any) -> None:
+            self.app.call_from_thread(self._progress, result)
+
         try:
-            run = run_tests([ws.tests_path], backend=ws.backend(), mode=ws.mode, k=name, record=record,
-                            coverage=True,
-                            progress=lambda result: self.app.call_from_thread(self._progress, result))
+            if self.source == "replay" and not record:
+                # The cassette answers; the mode is the file's, as the cassette was recorded.
+                run = run_tests([ws.tests_path], replay=True, k=name, coverage=True, progress=progress)
+            elif record:
+                run = run_tests([ws.tests_path], backend=ws.backend(), k=name, record=True, coverage=True,
+                                understanding=self._recorded_understanding(name), progress=progress)
+            else:
+                run = run_tests([ws.tests_path], backend=ws.backend(), mode=ws.mode, k=name, replay=False,
+                                coverage=True, progress=progress)
         except DialogueError as exc:
             self.app.call_from_thread(self._failed, exc)
             return
         self.app.call_from_thread(self._finished, run, record)
+
+    def _recorded_understanding(self, name: str | None) -> str | None:
+        """Re-recording some cases keeps the understanding the cassette's other cases replay with."""
+        path = self._cassette()
+        if name is None or not path.exists():
+            return None
+        from dialogue.testing import Cassette
+
+        return Cassette(path, policy_hash="", catalog_hash="").understanding
 
     def _progress(self, result: Any) -> None:
         name = getattr(result, "name", None)
@@ -222,6 +292,8 @@ class TestsScreen(Screen):
         yield SystemCommand("Run the selected test", "Run one conversation test", self.action_run_one)
         yield SystemCommand("Re-record", "Record the replies the model gives now as expected",
                             self.action_record)
+        yield SystemCommand("Replay or run live", "Switch between the cassette and the backend",
+                            self.action_toggle_source)
 
 
 STATUS_STYLES = {"pass": "bold green", "xfail": "yellow", "XPASS": "bold yellow"}

@@ -81,16 +81,19 @@ def stand_in(monkeypatch, tmp_path):
         return [types.SimpleNamespace(name=name) for name in outcomes]
 
     def run_tests(paths, *, backend=None, mode="prompted", k=None, record=False, coverage=False,
-                  progress=None, **rest):
-        calls.append({"paths": paths, "k": k, "record": record, "mode": mode, "backend": backend})
+                  progress=None, replay=None, **rest):
+        calls.append({"paths": paths, "k": k, "record": record, "mode": mode, "backend": backend,
+                      "replay": replay})
         results = [r for name, r in outcomes.items() if k is None or k in name]
         for result in results:
             if progress:
                 progress(result)
         return Run(results)
 
+    from dialogue.testing import TestFile
+
     module = types.ModuleType("dialogue.testing")
-    module.load_tests, module.run_tests = load_tests, run_tests
+    module.load_tests, module.run_tests, module.TestFile = load_tests, run_tests, TestFile
     monkeypatch.setitem(sys.modules, "dialogue.testing", module)
     (tmp_path / "blacksmith.tests.toml").write_text("# cases\n")
     return calls

@@ -6,7 +6,8 @@ import asyncio
 import difflib
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.geometry import Region
+from textual.widgets import DataTable, Input, Label, Static, TextArea
 
 from .conftest import SIZE, blacksmith_app
 
@@ -29,10 +30,20 @@ async def open_line(pilot, rid: str):
 
 
 async def type_into(pilot, selector: str, text: str) -> None:
-    field = pilot.app.screen.query_one(selector, Input)
+    """Put `text` in a field: a line's multi-line field, or a one-line input (filter, samples)."""
+    field = pilot.app.screen.query_one(selector)
     field.focus()
-    field.value = text
+    if isinstance(field, TextArea):
+        field.text = text
+    else:
+        field.value = text
     await pilot.pause()
+
+
+def shown(widget) -> str:
+    """The words a widget shows on the screen now, its border left out."""
+    rows = (strip.text.strip(" ▊▎▔▁") for strip in widget.render_lines(Region(0, 0, *widget.outer_size)))
+    return " ".join(" ".join(rows).split())
 
 
 def test_an_edited_line_is_saved_with_the_files_layout_kept(tmp_path, catalog_copy):
@@ -149,7 +160,7 @@ def test_tab_into_a_field_keeps_its_text_and_the_next_key_edits_it(tmp_path, cat
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_line(pilot, "RUMOUR")
             screen.query_one("#lines", DataTable).focus()
-            field = screen.query_one("#field-text", Input)
+            field = screen.query_one("#field-text", TextArea)
             for _ in range(3):  # from the table, past the form's scroll area
                 if not field.has_focus:
                     await pilot.press("tab")
@@ -165,7 +176,7 @@ def test_ctrl_z_undoes_an_edit_and_ctrl_y_redoes_it(tmp_path, catalog_copy):
         app = editor_app(tmp_path, catalog_copy)
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_line(pilot, "RUMOUR")
-            field = screen.query_one("#field-text", Input)
+            field = screen.query_one("#field-text", TextArea)
             field.focus()
             await pilot.press("end", *" Mind")  # five keys, one step to undo
             await pilot.pause()
@@ -179,11 +190,11 @@ def test_ctrl_z_undoes_an_edit_and_ctrl_y_redoes_it(tmp_path, catalog_copy):
             assert screen.response("RUMOUR")["text"] == RUMOUR + " Mind"
             await pilot.press("ctrl+z")
             await pilot.pause()
-            assert screen.response("RUMOUR")["text"] == RUMOUR and field.value == RUMOUR
+            assert screen.response("RUMOUR")["text"] == RUMOUR and field.text == RUMOUR
             assert "modified" not in status_of(screen)
             await pilot.press("ctrl+y")
             await pilot.pause()
-            assert field.value == RUMOUR + " Mind" and "modified" in status_of(screen)
+            assert field.text == RUMOUR + " Mind" and "modified" in status_of(screen)
     asyncio.run(run())
     assert catalog_copy.read_text().count(RUMOUR) == 1  # nothing was saved
 
@@ -359,4 +370,51 @@ def test_deeply_nested_slots_are_an_error_under_the_field_not_a_crash(tmp_path, 
             await pilot.pause()
             assert "nested more than" in str(screen.query_one("#problems", Static).render())
             assert app.is_running
+    asyncio.run(run())
+
+
+# --- long lines, and lines without slots ----------------------------------------------------------
+
+
+def test_a_long_line_is_shown_whole_in_its_field_and_takes_a_line_break(tmp_path, catalog_copy):
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "RUMOUR")
+            field = screen.query_one("#field-text")
+            assert shown(field) == RUMOUR  # wrapped, not scrolled out of view
+            assert shown(screen.query_one("#locale-de")) == screen.response("RUMOUR")["translations"]["de"]["text"]
+            field.focus()
+            await pilot.press("end", "enter", *"Mind.")
+            await pilot.pause()
+            assert screen.response("RUMOUR")["text"] == RUMOUR + "\nMind."
+            await pilot.press("ctrl+z")  # the screen's history, not the field's own
+            await pilot.pause()
+            assert screen.response("RUMOUR")["text"] == RUMOUR and field.text == RUMOUR
+            await pilot.press("ctrl+y")
+            await pilot.pause()
+            assert field.text == RUMOUR + "\nMind."
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+    asyncio.run(run())
+    assert f'text = "{RUMOUR}\\nMind."' in catalog_copy.read_text()
+
+
+def test_a_line_without_slots_shows_no_slot_values(tmp_path, catalog_copy):
+    async def run():
+        app = editor_app(tmp_path, catalog_copy)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_line(pilot, "OFFER")
+            samples = screen.query_one("#samples", Input)
+            assert samples.display and samples.value == "item=sword price=0"
+            table = screen.query_one("#lines", DataTable)
+            table.move_cursor(row=table.get_row_index("GREETING"))
+            await pilot.pause()
+            assert screen.current == "GREETING"
+            assert not samples.display and samples.value == "" and "item=" not in samples.placeholder
+            assert str(screen.query_one("#samples-label", Label).render()) == "preview (no slots)"
+            assert str(screen.query_one("#preview", Static).render()).startswith("en: Hilda's forge.")
+            table.move_cursor(row=table.get_row_index("OFFER"))
+            await pilot.pause()
+            assert samples.display and samples.value == "item=sword price=0"
     asyncio.run(run())

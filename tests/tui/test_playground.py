@@ -205,3 +205,132 @@ def test_deeply_nested_state_is_an_error_not_a_crash(tmp_path):
             await say(pilot, "hello")  # the screen goes on
             assert len(screen.query(".turn")) == 1
     asyncio.run(run())
+
+
+# --- saving a conversation as a test: intended replies, states after them, a cassette entry -------
+
+
+async def save_dialog(pilot):
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    return pilot.app.screen
+
+
+async def press_save(pilot, dialog) -> None:
+    dialog.query_one("#save").press()  # not a click: a notification may lie over the button
+    await settle(pilot)
+
+
+def notes(app) -> str:
+    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
+
+
+def test_a_saved_case_expects_the_intended_replies_and_the_state_after_each_and_replays(tmp_path):
+    from dialogue.testing import load_tests, run_tests
+
+    dagger, sold = "OFFER(item=dagger, price=15)", "SOLD(item=dagger, price=15)"
+    # the conversation: the engine misses the second turn; then the recording of the saved case
+    app = blacksmith_app(tmp_path, [dagger, "NO_HAGGLE(item=dagger, price=15)", dagger, sold])
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "a dagger?")
+            await say(pilot, "fine, I'll pay that")
+            dialog = await save_dialog(pilot)
+            second = dialog.query_one("#intended-1", Select)
+            assert second.value == "NO_HAGGLE(item=dagger, price=15)"  # what the engine answered
+            assert sold in [value for _, value in second._options]
+            assert "gold=20" in str(dialog.query_one("#state-1").render())
+            second.value = sold  # the reply the designer intended
+            await pilot.pause()
+            assert "gold=5, inventory=['dagger'], reputation=1" in str(dialog.query_one("#state-1").render())
+            dialog.query_one("#case-name", Input).value = "buys a dagger"
+            dialog.query_one("#case-name", Input).focus()
+            await pilot.press("enter")
+            await settle(pilot)
+            assert "replays and passes" in notes(app)
+    asyncio.run(run())
+    path = tmp_path / "blacksmith.tests.toml"
+    (case,) = load_tests(path)
+    assert [t.describe() for t in case.turns] == [
+        f"{dagger}; state gold=20, inventory=[], reputation=0, quest=none, offer=dagger, offer_price=15",
+        f"{sold}; state gold=5, inventory=['dagger'], reputation=1, quest=none, offer_price=15"]
+    replayed = run_tests([path], replay=True)  # the cassette answers: no backend at all
+    assert replayed.source == "replay" and [r.status for r in replayed.results] == ["pass"]
+
+
+def test_a_recording_that_misses_the_intended_reply_is_kept_and_says_the_case_fails_on_replay(tmp_path):
+    from dialogue.testing import run_tests
+
+    dagger, no_haggle = "OFFER(item=dagger, price=15)", "NO_HAGGLE(item=dagger, price=15)"
+    app = blacksmith_app(tmp_path, [dagger, no_haggle, dagger, no_haggle])  # the backend misses again
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "a dagger?")
+            await say(pilot, "fine, I'll pay that")
+            dialog = await save_dialog(pilot)
+            dialog.query_one("#intended-1", Select).value = "SOLD(item=dagger, price=15)"
+            await pilot.pause()
+            await press_save(pilot, dialog)
+    asyncio.run(run())
+    assert "Cassette recorded: " in notes(app) and "so it fails on replay: turn 2" in notes(app)
+    replayed = run_tests([tmp_path / "blacksmith.tests.toml"], replay=True)
+    assert [r.status for r in replayed.results] == ["FAIL"]  # a miss of the model, not a stale cassette
+    assert "expected SOLD(item=dagger, price=15), got NO_HAGGLE" in replayed.results[0].mismatch
+
+
+def test_an_earlier_intended_reply_changes_what_later_turns_can_reply(tmp_path):
+    from dialogue.testing import load_tests
+
+    sold = "SOLD(item=dagger, price=15)"
+    app = blacksmith_app(tmp_path, ["OFFER(item=dagger, price=15)", sold])  # nothing left to record with
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await say(pilot, "a dagger?")
+            await say(pilot, "deal")
+            dialog = await save_dialog(pilot)
+            first, second = dialog.query_one("#intended-0", Select), dialog.query_one("#intended-1", Select)
+            assert second.value == sold
+            first.value = "GREETING"  # no offer made: nothing to accept in the second turn
+            await pilot.pause()
+            assert sold not in [value for _, value in second._options] and second.value is Select.NULL
+            assert "choose the intended reply" in str(dialog.query_one("#state-1").render())
+            await press_save(pilot, dialog)
+            assert dialog is app.screen and "Choose the intended reply of turn 2 first." in notes(app)
+            second.value = "GREETING"
+            await pilot.pause()
+            assert "gold=20" in str(dialog.query_one("#state-1").render())
+            await press_save(pilot, dialog)
+    asyncio.run(run())
+    (case,) = load_tests(tmp_path / "blacksmith.tests.toml")
+    assert [t.reply[0].id for t in case.turns] == ["GREETING", "GREETING"]
+    assert "No cassette entry: " in notes(app) and "the scripted backend has no answer" in notes(app)
+    assert "dialogue test --record" in notes(app) and "-k 'conversation 2 turns'" in notes(app)
+    assert not (tmp_path / "blacksmith.cassette.json").exists()  # a broken-off recording writes nothing
+
+
+def test_a_case_saved_without_recording_says_it_has_no_cassette_entry_and_how_to_record_it(tmp_path):
+    app = blacksmith_app(tmp_path, ["GREETING"])
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f3", "f1")  # the runner has read the tests file: none yet
+            await pilot.pause()
+            await say(pilot, "hello")
+            dialog = await save_dialog(pilot)
+            dialog.query_one("#record-cassette").value = False
+            await press_save(pilot, dialog)
+            dialog = await save_dialog(pilot)  # the same name again: refused, the file stays loadable
+            await press_save(pilot, dialog)
+            assert "has a case named 'conversation 1 turns' already" in notes(app)
+            await pilot.press("escape", "f3")  # the test runner lists the saved case
+            await pilot.pause()
+            assert [key.value for key in app.screen.query_one("#cases").rows] == ["conversation 1 turns"]
+    asyncio.run(run())
+    from dialogue.testing import load_tests
+
+    assert len(load_tests(tmp_path / "blacksmith.tests.toml")) == 1
+    assert "It has no cassette entry, so it does not replay" in notes(app)
+    assert f"dialogue test --record {tmp_path / 'blacksmith.tests.toml'} -k 'conversation 1 turns'" in notes(app)

@@ -102,3 +102,39 @@ def test_the_real_runner_shows_pass_known_miss_and_failure(tmp_path):
             assert "expected OFFER(item=dagger, price=15), got TOO_POOR(item=sword, price=50)" in shown
             assert "reachable: " in shown
     asyncio.run(run())
+
+
+def test_the_runner_replays_the_cassette_and_runs_live_on_request(tmp_path):
+    from dialogue.backends.scripted import ScriptedBackend
+    from dialogue.testing import run_tests
+
+    tests = tmp_path / "blacksmith.tests.toml"
+    tests.write_text(
+        f'policy = "{BLACKSMITH}"\n'
+        '[[case]]\nname = "greets"\n[[case.turn]]\nuser = "hello"\nreply = "GREETING"\n\n'
+        '[[case]]\nname = "buys a dagger"\n[[case.turn]]\nuser = "a dagger?"\n'
+        'reply = "OFFER(item=dagger, price=15)"\n')
+    recorded = run_tests([tests], backend=ScriptedBackend(["GREETING", "OFFER(item=dagger, price=15)"]),
+                         record=True)
+    assert recorded.ok and (tmp_path / "blacksmith.cassette.json").exists()
+
+    async def run():
+        app = blacksmith_app(tmp_path, answers=[])  # live, the backend has no answer at all
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_runner(pilot)
+            table = screen.query_one("#cases", DataTable)
+            assert "replay from blacksmith.cassette.json" in str(screen.query_one("#tests-status").render())
+            status, _ = await run_all(pilot, screen)
+            assert [str(table.get_cell(name, "result")) for name in ("greets", "buys a dagger")] == ["pass", "pass"]
+            assert "2 passed" in status and app.workspace.backend().calls == []  # the cassette answered
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            assert "live on scripted (prompted)" in str(screen.query_one("#tests-status").render())
+            await run_all(pilot, screen)
+            assert str(table.get_cell("greets", "result")) == "ERROR"
+            assert len(app.workspace.backend().calls) == 2  # each case asked the backend, which had no answer
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            await run_all(pilot, screen)
+            assert str(table.get_cell("greets", "result")) == "pass"
+    asyncio.run(run())

@@ -7,7 +7,7 @@ the SVGs under tests/tui/__snapshots__ before committing them.
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from .conftest import SIZE, blacksmith_app, settle
 
@@ -35,10 +35,10 @@ def test_catalog_editor_with_an_error_under_its_field(snap_compare, tmp_path, ca
         table = screen.query_one("#lines", DataTable)
         table.move_cursor(row=table.get_row_index("OFFER"))
         await pilot.pause()
-        field = screen.query_one("#field-text", Input)
+        field = screen.query_one("#field-text", TextArea)
         field.focus()
-        field.value = "The {item}? {prize}."
-        field.cursor_position = 0
+        field.text = "The {item}? {prize}."
+        field.move_cursor((0, 0))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=edit)
@@ -56,3 +56,19 @@ def test_test_runner_after_a_run(snap_compare, tmp_path, stand_in):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_all)
+
+
+def test_saving_a_conversation_as_a_test_case(snap_compare, tmp_path):
+    app = blacksmith_app(tmp_path, ["OFFER(item=dagger, price=15)", "NO_HAGGLE(item=dagger, price=15)"])
+
+    async def save(pilot):
+        for message in ("a dagger?", "fine, I'll pay that"):
+            pilot.app.screen.query_one("#message", Input).focus()
+            await pilot.press(*message, "enter")
+            await settle(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        pilot.app.screen.query_one("#intended-1").value = "SOLD(item=dagger, price=15)"
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=save)
