@@ -50,19 +50,41 @@ def make_app(policies: Engine | Iterable[Engine] | Mapping[str, Engine], *, toke
     """
     service = Service(_by_name(policies))
     app = FastAPI(title="dialogue", version="1", lifespan=_lifespan(service, warm, close_engines),
-                  strict_content_type=False,
+                  strict_content_type=False, docs_url=None, redoc_url=None,
                   description="Constrained-response dialogue: every reply is an approved catalog line.")
     app.state.service = service
     authorized = _authorization(Tokens(dict(tokens)) if tokens is not None else None,
                                 RateLimiter(rate_limit, burst) if rate_limit else None, service.metrics)
     _errors(app, service.metrics)
     _routes(app, service, authorized)
+    _docs(app)
     if cors := list(cors):
         app.add_middleware(CORSMiddleware, allow_origins=cors, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                            expose_headers=["Retry-After", "Idempotency-Replayed"])
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """The interactive docs at /docs, with Swagger UI's files served from the installed
+    `swagger-ui-bundle-v2` package (part of the serve extra), so the page works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # installed without the serve extra's docs files: the schema alone
+        log.info("swagger-ui-bundle-v2 is not installed: /docs is off; /openapi.json is served")
+        return
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="dialogue: HTTP API",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
 
 
 def _by_name(policies: Engine | Iterable[Engine] | Mapping[str, Engine]) -> dict[str, Engine]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -210,7 +211,13 @@ def test_the_openapi_schema_is_served_and_valid(served):
 
     with served.client() as client:
         schema = client.get("/openapi.json").json()
-        assert client.get("/docs").status_code == 200
+        page = client.get("/docs")
+        assert page.status_code == 200 and "/openapi.json" in page.text
+        # The docs page works offline: every script and stylesheet it names is served here.
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
     assert schema["openapi"].startswith("3.1")
     for path in ISSUE_PATHS:
         assert path in schema["paths"], path
