@@ -490,6 +490,13 @@ class Store:
             ended=bool(last and last.ended_after), node=last.node_after if last else (start or row)["node"],
             turns=turns, created_at=row["created_at"], updated_at=row["updated_at"])
 
+    def turn_count(self, session_id: str) -> int:
+        """How many turns session `id` has in the audit log (0 for an unknown id): a cheap check
+        of whether another process sharing the store has advanced a session held in memory."""
+        with self._reading(f"counting the turns of session {session_id!r}"):
+            row = self._row("SELECT COUNT(*) AS n FROM audit WHERE session_id = ?", (session_id,))
+        return int(row["n"]) if row else 0
+
     def _audited_turns(self, session_id: str) -> list[TurnRecord]:
         """The session's turns as their audit rows hold them, oldest first."""
         records = []

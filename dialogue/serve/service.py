@@ -115,10 +115,14 @@ class Service:
         return self._held_session(self.engines[owner], id)
 
     def _held_session(self, engine: Engine, id: str) -> Session:
-        """The engine's session `id`. Without a store, an engine that released it (it keeps its
+        """The engine's session `id`, read again from the store when another process sharing it
+        took turns since. Without a store, an engine that released it (it keeps its
         `max_sessions` most recent) would start a new one: that is 404, not a fresh session."""
         session = engine.session(id)
         if engine.store is not None:
+            if engine.store.turn_count(id) != len(session.turns):  # another process took turns since
+                engine.drop_session(id)
+                session = engine.session(id)
             return session
         held = self._held.get(id)
         if held is not None and held() is session:
