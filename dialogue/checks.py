@@ -40,7 +40,33 @@ def check_policy(policy: Policy) -> list[DialogueError]:
     problems.extend(_effect_problems(policy))
     problems.extend(_unreached(policy, reached))
     problems.extend(_question_warnings(policy))
+    problems.extend(unclear_problems(policy))
     return _dedupe(problems)
+
+
+def unclear_problems(policy: Policy, catalog: Any = None) -> list[DialogueError]:
+    """The policy's `unclear` lines name nodes it has and approved, slot-free catalog lines."""
+    catalog = catalog if catalog is not None else policy.catalog
+    named = policy.unclear if isinstance(policy.unclear, dict) else {None: policy.unclear}
+    at = getattr(policy, "unclear_at", {})
+    out: list[DialogueError] = []
+    for node, id in named.items():
+        where = at.get(node) or at.get(None)
+        if node is not None and node not in policy.nodes:
+            out.append(PolicyError(f"the unclear line is given for node {node!r}, which policy {policy.name!r} "
+                                   "does not have", location=where, entry=node, hint=_node_hint(policy, node)))
+            continue
+        if id is None:
+            continue
+        if id not in catalog:
+            close = difflib.get_close_matches(id, [r.id for r in catalog], n=1, cutoff=0.7)
+            out.append(PolicyError(f"unclear line {id!r} is not a line of catalog {catalog.id!r}", location=where,
+                                   entry=id, hint=(f"did you mean {close[0]!r}? " if close else "") +
+                                   "name an approved line without slots, said when nothing matches well"))
+        elif catalog[id].slots:
+            out.append(PolicyError(f"unclear line {id!r} has slots; it is said without values", location=where,
+                                   entry=id, hint="name a line without slots"))
+    return out
 
 
 def check_graph(policy: Policy, by_node: dict[str, list[Reply]]) -> list[DialogueError]:

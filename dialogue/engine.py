@@ -914,21 +914,12 @@ def default_understanding(backend: Any) -> str:
 
 
 def _check_unclear(policy: Policy, catalog) -> None:
-    """The policy's `unclear` lines name approved, slot-free catalog lines."""
-    named = policy.unclear.values() if isinstance(policy.unclear, dict) else [policy.unclear]
-    for node in (policy.unclear if isinstance(policy.unclear, dict) else {}):
-        if node not in policy.nodes:
-            raise PolicyError(f"Policy(unclear=...) names node {node!r}, which policy {policy.name!r} does not have",
-                              hint=f"nodes: {', '.join(policy.nodes)}")
-    for id in named:
-        if id is None:
-            continue
-        if id not in catalog:
-            raise PolicyError(f"Policy(unclear={id!r}) is not a line of catalog {catalog.id!r}", entry=id,
-                              hint="name an approved, slot-free line such as PARDON")
-        if catalog[id].slots:
-            raise PolicyError(f"Policy(unclear={id!r}) has slots; the unclear line is said without values",
-                              entry=id, hint="name a line without slots")
+    """The policy's `unclear` lines name nodes it has and approved, slot-free catalog lines."""
+    from .checks import unclear_problems
+
+    problems = unclear_problems(policy, catalog)
+    if problems:
+        raise problems[0]
 
 
 # -- the session store: turns out as records, stored sessions back in -------------------------

@@ -60,7 +60,8 @@ class Policy:
         if state is not None and not (isinstance(state, type) and issubclass(state, BaseModel)):
             raise PolicyError(f"Policy({name!r}, state=...) needs a pydantic model class",
                               hint="class State(BaseModel): ...; Policy(..., state=State)")
-        caller = sys._getframe(1).f_globals.get("__file__")
+        frame = sys._getframe(1)
+        caller = frame.f_globals.get("__file__")
         self.name = name
         self.file = Path(caller).resolve() if caller else None
         base = self.file.parent if self.file else Path.cwd()
@@ -73,6 +74,14 @@ class Policy:
         # The catalog line said when nothing the person typed matches well: one id for every
         # node, or {node: id} (a node not named has none).
         self.unclear = unclear
+        # Where `unclear` is written, for errors: {None: the policy-wide one, node: a node's own}.
+        here = (Location(str(self.file), frame.f_lineno,
+                         source_line=linecache.getline(str(self.file), frame.f_lineno).rstrip("\n") or None)
+                if self.file else None)
+        self.unclear_at: dict[str | None, Location | None] = {None: here}
+        # Examples the policy's files give outside `said` calls (a tree's default branches):
+        # the matcher learns them as it learns NAME.examples.toml.
+        self.examples: list[Any] = []
         self.effects: dict[str, Effect] = {}
         self.effect_gotos: dict[str, tuple[str, ...]] = {}  # reply id -> nodes its effect may move to
         self.module: ModuleType | None = None

@@ -22,6 +22,7 @@ from .errors import Location, PolicyError
 from .locator import Locator
 from .policy import Policy, _combined
 from .reply import reply
+from .understanding.examples import Example
 
 __all__ = ["compile_tree", "load_tree"]
 
@@ -56,6 +57,7 @@ class Branch(_Strict):
 class Node(_Strict):
     id: str = Field(pattern=NAME)
     about: str = ""
+    unclear: str | None = None
     branch: list[Branch]
 
 
@@ -70,6 +72,7 @@ class TreeMeta(_Strict):
     catalog: str
     persona: str = ""
     start: str | None = None
+    unclear: str | None = None
     samples: list[dict[str, Any]] = []
 
 
@@ -131,20 +134,43 @@ def compile_tree(spec: TreeFile, path: Path, text: str = "") -> Policy:
     state_model = _state_model(spec, src)
     policy = Policy(spec.tree.name, catalog=str((path.parent / spec.tree.catalog).resolve()),
                     state=state_model, persona=spec.tree.persona, sample_states=spec.tree.samples,
-                    start=spec.tree.start)
+                    start=spec.tree.start, unclear=_unclear(spec))
     policy.file = path.resolve()
+    policy.unclear_at = {None: src.at("tree", "unclear", value=True),
+                         **{node.id: src.at("node", n, "unclear", value=True)
+                            for n, node in enumerate(spec.node) if node.unclear}}
     ids = [n.id for n in spec.node]
     for n, node in enumerate(spec.node):
         if ids.count(node.id) > 1:
             raise PolicyError(f"two nodes with id {node.id!r}", location=src.at("node", n, "id", value=True),
                               entry=node.id, hint="give every [[node]] its own id")
         policy.nodes[node.id] = _compile_node(node, n, spec, src)
+        policy.examples.extend(_default_examples(node))
     if spec.tree.start is not None and spec.tree.start not in ids:
         raise PolicyError(f"start = {spec.tree.start!r} in [tree] names no [[node]]",
                           location=src.at("tree", "start", value=True), hint=f"node ids: {', '.join(ids)}")
     for i, effect in enumerate(spec.effect):
         policy.effects[effect.on] = _effect(effect, i, state_model, src)
     return policy
+
+
+def _unclear(spec: TreeFile) -> str | dict[str, str] | None:
+    """`unclear` of [tree] for every node, a node's own `unclear` for that node."""
+    if not any(node.unclear for node in spec.node):
+        return spec.tree.unclear
+    named = {node.id: node.unclear or spec.tree.unclear for node in spec.node}
+    return {node: line for node, line in named.items() if line}
+
+
+def _default_examples(node: Node) -> list[Example]:
+    """The default branch's `examples`: messages that mean none of the other branches. The
+    matcher learns them for the line the branch says first, in this node."""
+    default = node.branch[-1]
+    items = default.say if isinstance(default.say, list) else [default.say]
+    if not default.examples or not items:
+        return []
+    first = items[0] if isinstance(items[0], str) else items[0].id
+    return [Example(message=m, reply=first, node=node.id, source="manual") for m in default.examples]
 
 
 def _state_model(spec: TreeFile, src: _Source) -> type[BaseModel]:

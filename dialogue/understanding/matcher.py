@@ -275,7 +275,7 @@ class Matcher:
         self.encoder = encoder
         self.cache = cache_dir() if cache is True else (Path(cache) if cache else None)
         file_examples = load_examples(examples_path(policy.file)) if policy.file else []
-        self.examples = [*file_examples, *examples]
+        self.examples = [*getattr(policy, "examples", ()), *file_examples, *examples]
         self._nodes: dict[str, NodeMatcher] = {}
         self._lock = threading.Lock()
 
