@@ -11,6 +11,7 @@ exactly like a policy written in Python; the model reads that generated code.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -18,19 +19,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from .errors import Location, PolicyError
+from . import patterns
+from .catalog import _implied_missing_dropped
+from .errors import DialogueError, Location, PolicyError
 from .locator import Locator
 from .policy import Policy, _combined
 from .reply import reply
 from .understanding.examples import Example
 
-__all__ = ["compile_tree", "load_tree"]
+__all__ = ["README_SECTION", "compile_tree", "load_tree"]
 
 NAME = r"^[a-z_][a-z0-9_]*$"
+README_SECTION = "Conversation tree files"  # the README heading that describes this format
+SEE_README = f'see "{README_SECTION}" in the README'
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # TOML values are typed: "yes" is no boolean
 
 
 class ExtractSpec(_Strict):
@@ -96,7 +101,8 @@ def load_tree(path: str | Path) -> Policy:
     try:
         spec = TreeFile.model_validate(data)
     except ValidationError as exc:
-        found = [_validation_error(src, data, e) for e in exc.errors(include_url=False)]
+        faults = _implied_missing_dropped(exc.errors(include_url=False))
+        found = [_validation_error(src, data, e) for e in _one_per_key(faults)]
         errors = sorted({str(e): e for e in found}.values(), key=lambda e: e.location.line or 0)
         raise (errors[0] if len(errors) == 1 else _combined(errors)) from None
     return compile_tree(spec, path, src.text)
@@ -144,12 +150,23 @@ def compile_tree(spec: TreeFile, path: Path, text: str = "") -> Policy:
         if ids.count(node.id) > 1:
             raise PolicyError(f"two nodes with id {node.id!r}", location=src.at("node", n, "id", value=True),
                               entry=node.id, hint="give every [[node]] its own id")
-        policy.nodes[node.id] = _compile_node(node, n, spec, src)
+        policy.nodes[node.id] = _compile_node(node, n, spec, state_model, src)
         policy.examples.extend(_default_examples(node))
     if spec.tree.start is not None and spec.tree.start not in ids:
         raise PolicyError(f"start = {spec.tree.start!r} in [tree] names no [[node]]",
                           location=src.at("tree", "start", value=True), hint=f"node ids: {', '.join(ids)}")
+    _check_samples(spec, state_model, src)
+    catalog = _catalog(policy)
     for i, effect in enumerate(spec.effect):
+        if effect.on in policy.effects:
+            first = next(k for k, e in enumerate(spec.effect) if e.on == effect.on)
+            raise PolicyError(f"two [[effect]] tables on {effect.on}", location=src.at("effect", i, "on", value=True),
+                              entry=effect.on, hint=f"merge them into the first, on line {src.line('effect', first)}")
+        if catalog is not None and effect.on not in catalog:
+            close = difflib.get_close_matches(effect.on, [r.id for r in catalog], n=1)
+            raise PolicyError(f"[[effect]] on {effect.on}: catalog {catalog.id!r} has no line {effect.on}",
+                              location=src.at("effect", i, "on", value=True), entry=effect.on,
+                              hint=f"did you mean {close[0]}?" if close else "`on` names a catalog line id")
         policy.effects[effect.on] = _effect(effect, i, state_model, src)
     return policy
 
@@ -173,6 +190,25 @@ def _default_examples(node: Node) -> list[Example]:
     return [Example(message=m, reply=first, node=node.id, source="manual") for m in default.examples]
 
 
+def _catalog(policy: Policy) -> Any:
+    """The policy's catalog, or None when it does not load (its own errors are reported for it)."""
+    try:
+        return policy.catalog
+    except DialogueError:
+        return None
+
+
+def _check_samples(spec: TreeFile, state_model: type[BaseModel], src: _Source) -> None:
+    for i, sample in enumerate(spec.tree.samples):
+        for name, value in sample.items():
+            if name not in spec.state:
+                raise PolicyError(f"sample state #{i + 1} in [tree] samples sets {name!r}, which [state] does "
+                                  "not declare", location=src.at("tree", "samples", value=True),
+                                  hint=_fields_hint(spec.state, name))
+            _check_value(state_model, src, name, value, f"sample state #{i + 1} in [tree] samples sets",
+                         ("tree", "samples"))
+
+
 def _state_model(spec: TreeFile, src: _Source) -> type[BaseModel]:
     fields = {}
     for name, default in spec.state.items():
@@ -184,7 +220,7 @@ def _state_model(spec: TreeFile, src: _Source) -> type[BaseModel]:
                         __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def _compile_node(node: Node, n: int, spec: TreeFile, src: _Source):
+def _compile_node(node: Node, n: int, spec: TreeFile, state_model: type[BaseModel], src: _Source):
     """Generate, compile and return the node's decision function (with readable source)."""
     _check_branches(node, n, src)
     body, padded = [f"def {node.id}(said, state):"], []
@@ -192,7 +228,7 @@ def _compile_node(node: Node, n: int, spec: TreeFile, src: _Source):
     if node.about:
         body.append(f"    # {node.about}")
     for k, branch in enumerate(node.branch):
-        code = _branch_code(branch, spec, src, ("node", n, "branch", k))
+        code = _branch_code(branch, spec, state_model, src, ("node", n, "branch", k))
         body.extend(code)
         padded.append((src.line("node", n, "branch", k), code))
     source = "\n".join(body)
@@ -217,12 +253,14 @@ def _check_branches(node: Node, n: int, src: _Source) -> None:
                           hint="end the node with a [[node.branch]] that has no `if`: what to say otherwise")
 
 
-def _branch_code(branch: Branch, spec: TreeFile, src: _Source, key: tuple) -> list[str]:
+def _branch_code(branch: Branch, spec: TreeFile, state_model: type[BaseModel], src: _Source,
+                 key: tuple) -> list[str]:
     conditions = [f"state.{k} == {v!r}" for k, v in branch.state.items()]
-    for field_name in branch.state:
+    for field_name, value in branch.state.items():
         if field_name not in spec.state:
             raise PolicyError(f"branch tests state field {field_name!r}, which [state] does not declare",
                               location=src.at(*key, "state", field_name), hint=_fields_hint(spec.state, field_name))
+        _check_value(state_model, src, field_name, value, "branch tests", (*key, "state", field_name))
     if branch.if_ is not None:
         conditions.append(f"said({branch.if_!r}, examples={branch.examples!r})")
     ret = "return " + _say_code(branch, spec, src, key)
@@ -263,6 +301,12 @@ def _slot_code(value: Any, spec: TreeFile, src: _Source, key: tuple) -> str:
             raise PolicyError(f"slot value {value!r} is not a literal, a state.FIELD or an extraction",
                               location=src.at(*key, value=True),
                               hint='write { extract = "what", pattern = "regex" }') from None
+        problem = patterns.check(ex.pattern)
+        if problem is not None:
+            raise PolicyError(f"the extraction pattern {ex.pattern!r} cannot be used: {problem}",
+                              location=src.at(*key, value=True),
+                              hint="write a Python regular expression that RE2 also runs: no back-references "
+                                   "or lookaround")
         return (f"said.extract({ex.extract!r}, {ex.pattern!r}, examples={ex.examples!r}, "
                 f"max_length={ex.max_length})")
     return repr(value)
@@ -292,6 +336,11 @@ def _effect(effect: Effect, i: int, state_model: type[BaseModel], src: _Source):
                 raise PolicyError(f"[[effect]] on {effect.on} changes {name!r}, which [state] does not declare",
                                   location=src.at("effect", i, table, name), entry=effect.on,
                                   hint=_fields_hint(list(state_model.model_fields), name))
+    for name, value in effect.set.items():
+        _check_value(state_model, src, name, value, f"[[effect]] on {effect.on} sets", ("effect", i, "set", name))
+    for name, value in effect.add.items():
+        _check_addition(state_model.model_fields[name].default, value, name, effect.on,
+                        src.at("effect", i, "add", name, value=True))
 
     def apply(state: BaseModel, r) -> None:
         for name, value in effect.set.items():
@@ -303,6 +352,44 @@ def _effect(effect: Effect, i: int, state_model: type[BaseModel], src: _Source):
     return apply
 
 
+def _check_value(model: type[BaseModel], src: _Source, name: str, value: Any, what: str, key: tuple) -> None:
+    """`value` fits the type of [state]'s `name` (the type of its default), else a PolicyError at `key`."""
+    try:
+        model.model_validate({name: value})
+    except ValidationError:
+        default = model.model_fields[name].default
+        raise PolicyError(f"{what} {name} = {_shown(value)}, but {name} is {_kind(default)} "
+                          f"([state] {name} = {_shown(default)})", location=src.at(*key, value=True),
+                          hint=f"write {_kind(default)}, of the type of its default in [state]") from None
+
+
+def _check_addition(default: Any, value: Any, name: str, on: str, location: Location) -> None:
+    """`add` counts: the field and the amount are numbers, and a whole-number field gets whole numbers."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        raise PolicyError(f"[[effect]] on {on} adds to {name}, which is not a number ([state] {name} = "
+                          f"{_shown(default)})", location=location, entry=on,
+                          hint="`add` counts numbers; change other fields with `set`")
+    if isinstance(default, int) and not float(value).is_integer():
+        raise PolicyError(f"[[effect]] on {on} adds {value!r} to {name}, a whole number in [state]",
+                          location=location, entry=on, hint=f"add a whole number, or declare {name} = {default}.0")
+
+
+def _shown(value: Any) -> str:
+    """`value` as TOML writes it: true, 10, "text"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+
+
+def _kind(value: Any) -> str:
+    """What kind of TOML value `value` is, in words."""
+    for kind, words in ((bool, "true or false"), (int, "a whole number"), (float, "a number"),
+                        (str, "text in quotes"), (list, "a list [...]"), (dict, "a table")):
+        if isinstance(value, kind):
+            return words
+    return type(value).__name__
+
+
 def _toml_position(message: str) -> tuple[int | None, int | None]:
     m = re.search(r"at line (\d+), column (\d+)", message)
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
@@ -311,7 +398,7 @@ def _toml_position(message: str) -> tuple[int | None, int | None]:
 # -- schema errors, in the file's words ------------------------------------------------------
 
 _KEYS = {"tree": TreeMeta, "node": Node, "branch": Branch, "effect": Effect, "say": LineSpec}
-_TOP = "a tree file has [tree], [state], [[node]] with [[node.branch]] tables, and [[effect]]"
+_TOP = "a tree file has [tree], [state], [[node]] with [[node.branch]] tables, and [[effect]]; " + SEE_README
 _EXPECTED = {"string_type": "text in quotes", "bool_type": "true or false", "bool_parsing": "true or false",
              "list_type": "a list [...]", "dict_type": "a table", "model_type": "a table",
              "int_type": "a whole number", "int_parsing": "a whole number", "float_type": "a number",
@@ -328,14 +415,14 @@ def _validation_error(src: _Source, data: dict, err: dict) -> PolicyError:
                            hint=_known_keys_hint(loc, str(name)))
     if err["type"] == "missing":
         return PolicyError(f"{table} has no `{name}`", location=src.at(*loc[:-1]), hint=_MISSING.get(
-            str(name), "see the conversation tree format in the README"))
+            str(name), SEE_README))
     if in_say or loc[-1:] == ("say",):
         return PolicyError(f"`say` in {table} must be a catalog id, a {{ id, slots }} table or a list of them",
                            location=src.at(*loc, value=True), hint='say = "ID", or say = ["ID", { id = "ID2", '
                                                                    'slots = { price = 5 } }]')
     wanted = _EXPECTED.get(err["type"], err["msg"].lower())
     return PolicyError(f"`{name}` in {table} must be {wanted}", location=src.at(*loc, value=True),
-                       hint="see the conversation tree format in the README")
+                       hint=SEE_README)
 
 
 _MISSING = {"say": 'say = "ID": the catalog line (or lines, as a list) this branch says',
@@ -345,6 +432,21 @@ _MISSING = {"say": 'say = "ID": the catalog line (or lines, as a list) this bran
             "tree": 'start the file with [tree]: name = "...", catalog = "path/to/catalog.toml"',
             "name": 'name = "...": the policy\'s name', "catalog": 'catalog = "...": relative to this file',
             "on": 'on = "ID": the catalog line whose saying runs this effect'}
+
+
+def _one_per_key(faults: list[dict]) -> list[dict]:
+    """One fault per key of the file: a value that fits no member of a union (`add` takes whole
+    numbers or numbers) is one mistake, not one per member; a number is what it wants."""
+    by_key: dict[tuple, dict] = {}
+    for fault in faults:
+        key = _file_key(fault["loc"])
+        if key in by_key and by_key[key]["type"] != fault["type"] and fault["type"] in _NUMBERS:
+            by_key[key] = dict(fault, type="float_type")
+        by_key.setdefault(key, fault)
+    return list(by_key.values())
+
+
+_NUMBERS = ("int_type", "int_parsing", "float_type", "float_parsing", "int_from_float")
 
 
 def _file_key(loc: tuple) -> tuple:

@@ -73,6 +73,51 @@ def test_tree_file_errors_speak_the_files_words_at_file_line_column(tmp_path, bo
     assert "^" in str(err)  # a caret under the fault
 
 
+ONE_NODE = "[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\n"
+
+
+@pytest.mark.parametrize("body, message, line, column, hint", [
+    ("[[node]]\nid = 'a'\n[[node.branch]]\nsay = 'WELCOME'\nend = 'yes'\n",
+     "`end` in [[node.branch]] #1 of [[node]] 'a' must be true or false", 9, 7, None),
+    ("[state]\ngold = 10\n" + ONE_NODE + "[[effect]]\non = 'WELCOME'\nadd = { gold = 'x' }\n",
+     "`gold` in [[effect]] on WELCOME must be a number", 13, 16, None),
+    ("[state]\ngold = 10\n" + ONE_NODE + "[[effect]]\non = 'WELCOME'\nset = { gold = 'lots' }\n",
+     "[[effect]] on WELCOME sets gold = \"lots\", but gold is a whole number ([state] gold = 10)", 13, 16,
+     "write a whole number"),
+    ("[state]\nblocked = false\n" + ONE_NODE + "[[effect]]\non = 'WELCOME'\nadd = { blocked = 1 }\n",
+     "[[effect]] on WELCOME adds to blocked, which is not a number ([state] blocked = false)", 13, 19,
+     "change other fields with `set`"),
+    ("[state]\ngold = 10\n" + ONE_NODE + "[[effect]]\non = 'WELCOME'\nadd = { gold = 0.5 }\n",
+     "[[effect]] on WELCOME adds 0.5 to gold, a whole number in [state]", 13, 16, None),
+    ("[state]\ngold = 10\n[[node]]\nid = 'a'\n[[node.branch]]\nstate = { gold = 'none' }\nsay = 'WELCOME'\n"
+     "[[node.branch]]\nsay = 'WELCOME'\n", "branch tests gold = \"none\", but gold is a whole number", 10, 18, None),
+    (ONE_NODE + "[[effect]]\non = 'WELCOM'\nset = {}\n",
+     "[[effect]] on WELCOM: catalog 'card_block' has no line WELCOM", 10, 6, "did you mean WELCOME?"),
+    (ONE_NODE + "[[effect]]\non = 'WELCOME'\n[[effect]]\non = 'WELCOME'\n",
+     "two [[effect]] tables on WELCOME", 12, 6, "merge them into the first, on line 9"),
+])
+def test_tree_values_are_checked_against_state_and_catalog_at_file_line_column(tmp_path, body, message, line,
+                                                                              column, hint):
+    err = tree_error(tmp_path, body)
+    assert message in err.message
+    assert (err.location.file.endswith("t.tree.toml"), err.location.line, err.location.column) == \
+        (True, line, column)
+    assert hint is None or hint in err.hint
+
+
+def test_tree_samples_and_extraction_patterns_are_checked_where_they_are_written(tmp_path):
+    path = tmp_path / "t.tree.toml"
+    head = f"[tree]\nname = 't'\ncatalog = {CATALOG!r}\nsamples = [{{ glod = 1 }}]\n\n[state]\ngold = 10\n"
+    path.write_text(head + ONE_NODE, encoding="utf-8")
+    with pytest.raises(PolicyError, match="sample state #1 in \\[tree\\] samples sets 'glod'") as info:
+        load_policy(path)
+    assert info.value.location.line == 4 and "did you mean 'gold'?" in info.value.hint
+    bad = "[[node]]\nid = 'a'\n[[node.branch]]\nsay = { id = 'WELCOME', slots = { n = { extract = 'n', " \
+          "pattern = '(a)\\1' } } }\n"
+    err = tree_error(tmp_path, bad)
+    assert "the extraction pattern" in err.message and err.location.line == 8 and "said.extract" not in str(err)
+
+
 def test_every_schema_fault_of_a_tree_is_reported(tmp_path):
     err = tree_error(tmp_path, "[[node]]\nid = 'a'\ncolour = 1\n[[node.branch]]\nsay = 'WELCOME'\nshade = 2\n")
     assert [e.location.line for e in err.errors] == [7, 10]
