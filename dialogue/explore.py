@@ -78,6 +78,10 @@ class _ExploringSaid(Said):
         self.widths.append(width)
         return value
 
+    def _repeated(self, step: Step, index: int) -> None:
+        self.choices.append(0)
+        self.widths.append(1)
+
 
 class ReplayingSaid(Said):
     """Answers as a recorded path did; extractions get the values the model produced."""

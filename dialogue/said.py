@@ -88,7 +88,11 @@ class Said:
                 f"more than {self.max_calls} said calls on one path",
                 hint="a decision function must be a finite tree of questions; "
                      "raise the bound with explore(..., max_calls=N) if this is intended")
-        if self.answers_off_the_clock:
+        earlier = self._asked_before(step)
+        if earlier is not None:  # one message: the same question means the same on a path
+            answer = earlier.answer
+            self._repeated(step, len(self.steps))
+        elif self.answers_off_the_clock:
             with deadline.paused():
                 answer = self._answer(step, len(self.steps))
         else:
@@ -96,8 +100,18 @@ class Said:
         self.steps.append(_with_answer(step, answer))
         return answer
 
+    def _asked_before(self, step: Step) -> Step | None:
+        """The earlier step of this path that asked the same yes/no question or the same pick."""
+        if step.kind == EXTRACT:
+            return None
+        return next((s for s in self.steps if s.kind == step.kind and s.question == step.question
+                     and s.options == step.options), None)
+
     def _answer(self, step: Step, index: int) -> Any:
         raise NotImplementedError
+
+    def _repeated(self, step: Step, index: int) -> None:
+        """A question asked again on the path was answered as before (no new branch)."""
 
 
 _PICKS: dict[tuple, tuple] = {}  # (question, options, id(examples)) -> (examples, pairs)

@@ -127,3 +127,24 @@ def test_pick_arguments_are_checked():
 
     with pytest.raises(PolicyError, match="non-empty list"):
         explore(make(decide))
+
+
+def test_a_question_asked_again_on_a_path_means_the_same():
+    """One message: a guard that repeats the selling question must not leave a path where
+    the first asking is no and the second yes (it would sell with no gold)."""
+    def decide(said, state):
+        if state.gold < 2 and said("the customer buys nails"):
+            return reply("TOO_POOR", item="nails", price=2)
+        if said("the customer buys nails"):
+            return reply("SOLD", item="nails", price=2)
+        return reply("GREETING")
+
+    policy = make(decide)
+    broke = explore(policy, {"gold": 0})
+    assert {r.id for r in broke.reachable} == {"TOO_POOR", "GREETING"}
+    assert [[s.answer for s in p.steps] for p in broke.paths] == [[True], [False, False]]
+    rich = explore(policy, {"gold": 10})
+    assert {r.id for r in rich.reachable} == {"SOLD", "GREETING"}
+    picks = make(lambda said, state: reply("SOLD", item=said.pick("which?", ["sword", "nails"]), price=2)
+                 if said.pick("which?", ["sword", "nails"]) == "nails" else reply("GREETING"))
+    assert [[s.answer for s in p.steps] for p in explore(picks).paths] == [["sword"], ["nails", "nails"]]
