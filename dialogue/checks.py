@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 from .errors import DialogueError, Location, PolicyError
@@ -261,7 +262,8 @@ def _unreached(policy: Policy, reached: set[str]) -> list[DialogueError]:
                                  location=Location(str(catalog.path), catalog.line_of(response.id)),
                                  entry=response.id,
                                  hint="no path returns it for the default or sample states; add a "
-                                      "sample state that reaches it, or retire it"))
+                                      + ("state to [tree] samples" if _is_tree(policy) else "sample state")
+                                      + " that reaches it, or retire it"))
     return out
 
 
@@ -274,15 +276,29 @@ _EXAMPLE_HINTS = {
 }
 
 
+_TREE_EXAMPLE_HINTS = {
+    "ask": ("the branch if = {quoted}", 'add examples = ["...", ...] to the branch: short messages a person '
+                                        "might type that mean yes"),
+    "extract": ("the extraction {quoted}", 'add examples = ["...", ...] to its inline table: short messages '
+                                           "that contain {text}, the way a person would write them"),
+}
+
+
 def _question_warnings(policy: Policy) -> list[DialogueError]:
+    hints = _TREE_EXAMPLE_HINTS if _is_tree(policy) else _EXAMPLE_HINTS
     out = []
     for q in policy.questions:
         if not q.examples:
-            call, hint = _EXAMPLE_HINTS.get(q.kind, _EXAMPLE_HINTS["ask"])
-            out.append(PolicyWarning(f"{call.format(text=q.text)} has no examples",
+            call, hint = hints.get(q.kind, hints["ask"])
+            quoted = json.dumps(q.text, ensure_ascii=False)
+            out.append(PolicyWarning(f"{call.format(text=q.text, quoted=quoted)} has no examples",
                                      location=Location(str(policy.file), q.line),
-                                     hint=f"{hint.format(text=q.text)}; small models understand by them"))
+                                     hint=f"{hint.format(text=q.text, quoted=quoted)}; the matcher understands by them"))
     return out
+
+
+def _is_tree(policy: Policy) -> bool:
+    return policy.file is not None and policy.file.name.endswith(".tree.toml")
 
 
 def _origin(reply: Reply) -> Location | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -121,3 +122,20 @@ def test_tree_samples_and_extraction_patterns_are_checked_where_they_are_written
 def test_every_schema_fault_of_a_tree_is_reported(tmp_path):
     err = tree_error(tmp_path, "[[node]]\nid = 'a'\ncolour = 1\n[[node.branch]]\nsay = 'WELCOME'\nshade = 2\n")
     assert [e.location.line for e in err.errors] == [7, 10]
+
+
+def test_lint_speaks_a_tree_s_words(tmp_path):
+    from dialogue import load_policy
+
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    shutil.copytree(EXAMPLES_DIR / "catalogs", tmp_path / "catalogs")
+    path = folder / "t.tree.toml"
+    path.write_text('[tree]\nname = "t"\ncatalog = "../catalogs/card_block.toml"\n\n[[node]]\nid = "intake"\n\n'
+                    '[[node.branch]]\nif = "the customer lost the card"\nsay = "ASK_IDENTITY"\n\n'
+                    '[[node.branch]]\nsay = "WELCOME"\n')
+    warnings = {w.message: w for w in load_policy(path).warnings}
+    said = warnings['the branch if = "the customer lost the card" has no examples']
+    assert said.location.line == 8 and 'examples = ["...", ...]' in said.hint and "said(" not in said.hint
+    unreached = next(w for m, w in warnings.items() if "GOODBYE is never reached" in m)
+    assert "[tree] samples" in unreached.hint
