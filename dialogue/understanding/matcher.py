@@ -15,7 +15,11 @@ Both are class-balanced softmax (logistic) regressions over frozen sentence embe
 fitted by a fixed number of full-batch gradient steps; a head too large for that budget
 (a `pick` over thousands of options) is fitted in closed form as a ridge classifier
 instead. A path's score is the log-probability of its intent plus those of its picks,
-each with a small bonus for its nearest text's cosine. A message
+each with a small bonus for its nearest text's cosine. The intent head knows every question
+of the node, but a state asks only some of them: the default path of a turn (every question
+asked answered no) also holds the probability of the questions this state does not ask, so
+"I want a sword" said to a smith who no longer trades goes to her default line, not to the
+nearest question she does ask. A message
 that matches nothing well (its cosine to the chosen class's texts is under a threshold
 calibrated on the examples against generic off-topic messages) goes to the default reply
 of the chain, or to the policy's `unclear` line when it names one.
@@ -164,13 +168,24 @@ class NodeMatcher:
         pick_s = {q: head.similarities(vector) for q, head in self.pick_heads.items()}
         index = {head_id: {label: i for i, label in enumerate(head.labels)}
                  for head_id, head in [("", self.intent_head), *self.pick_heads.items()] if head is not None}
+        elsewhere = 0.0  # what the message means that no question asked in this state is about
+        if self.intent_head is not None:
+            asked = {intent_of(path) for path in paths}
+            elsewhere = sum(float(p) for label, p in zip(self.intent_head.labels, intent_p)
+                            if label not in asked and label != NONE)
         scored = []
         for order, path in enumerate(paths):
             intent = intent_of(path)
             score, confidence = 0.0, None
             if self.intent_head is not None:
                 label = index[""].get(intent)
-                if label is not None:
+                if intent == NONE and elsewhere > 0.0:
+                    # Every question this state asks is answered no: the default path also holds
+                    # the meanings of questions it does not ask.
+                    p = elsewhere + (float(intent_p[label]) if label is not None else 0.0)
+                    confidence = float(intent_s[label]) if label is not None else 0.0
+                    score += math.log(max(p, 1e-12)) + NEIGHBOUR * confidence
+                elif label is not None:
                     confidence = float(intent_s[label])
                     score += math.log(max(float(intent_p[label]), 1e-12)) + NEIGHBOUR * confidence
                 else:

@@ -171,3 +171,16 @@ def test_a_class_with_many_texts_weighs_as_much_as_one_with_few():
     assert len(head.owner) == 403  # nearest-text similarities keep every text
     small = head.labels.index("c1")
     assert all(int(np.argmax(head.probabilities(vectors[t]))) == small for t in data["c1"])
+
+
+def test_what_a_state_does_not_ask_goes_to_the_default_path():
+    """Hilda does no business with enemies: at reputation -4 she asks only about insults and
+    goodbyes. A request to buy means neither, so it gets her default line, not an insult."""
+    from ..conftest import EXAMPLES
+
+    engine = Engine(load_policy(EXAMPLES["blacksmith"]), backend=NoModel(), understanding="encoder")
+    enemy = {"reputation": -4}
+    for n, message in enumerate(["I want to buy a sword", "can you repair my shield?", "any rumours?"]):
+        assert engine.session(f"enemy-{n}", state=enemy).say(message).reply.id == "GET_OUT", message
+    assert engine.session("enemy-bye", state=enemy).say("bye then").reply.id == "GOODBYE"
+    assert engine.session("friend", state={"quest": "done"}).say("got any more work for me?").reply.id == "FALLBACK"
