@@ -59,7 +59,9 @@ def tamper(path: Path | str, *statements: str, params: tuple = ()) -> None:
 def downgrade(path: Path | str, version: int) -> None:
     """Turn a current file into one of schema `version`, as that dialogue wrote it: each migration
     only adds, so its tables, indexes and triggers are dropped (tests check the schema matches)."""
-    statements = ["DROP TABLE corrections", f"DELETE FROM schema_version WHERE version > {version}"]
+    statements = ["DROP TABLE IF EXISTS serve_closed_sessions", f"DELETE FROM schema_version WHERE version > {version}"]
+    if version < 3:
+        statements.insert(1, "DROP TABLE corrections")
     if version < 2:
         statements[:0] = ["DROP INDEX idx_sessions_updated_at", "DROP INDEX idx_audit_session_id_turn"]
     tamper(path, *statements)  # drops every trigger: put back those of version 2

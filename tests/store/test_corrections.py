@@ -8,7 +8,8 @@ import pytest
 from sqlite_utils import Database
 
 from dialogue.errors import CatalogError, SessionError, StoreError
-from dialogue.store import MIGRATIONS, SCHEMA_VERSION, Store
+from dialogue.store import SCHEMA_VERSION, Store
+from dialogue.store.sqlite import MIGRATIONS
 
 from ..conftest import ROOT
 from .engines import FLOW, played
@@ -150,7 +151,7 @@ def test_a_version_2_file_gains_corrections_and_keeps_everything(db, tmp_path, t
     assert query(db, "SELECT max(version) FROM schema_version") == [(2,)]
     before = query(db, "SELECT seq, session_id, turn, message, reply_id FROM turns ORDER BY seq")
     with Store(db) as store:
-        assert query(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(4,)]
+        assert query(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(5,)]
         assert store.verify().ok and len(store.load_session("player-7").turns) == 2
         store.correct("player-7", 1, "REPAIRED", by="j.doe")
     assert query(db, "SELECT seq, session_id, turn, message, reply_id FROM turns ORDER BY seq") == before

@@ -186,9 +186,9 @@ def test_a_redaction_hook_that_fails_stores_nothing(db):
 def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(db, monkeypatch):
     import sqlite3
 
-    import dialogue.store
+    import dialogue.store.sqlite
 
-    monkeypatch.setattr(dialogue.store, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(dialogue.store.sqlite, "BUSY_TIMEOUT_S", 0.2)
     with open_store(db) as store:
         new_session(store, "s")
         other = sqlite3.connect(str(db), isolation_level=None)

@@ -16,7 +16,7 @@ import sqlite3
 
 import pytest
 
-from dialogue.store import GENESIS, Store, canonical_json
+from dialogue.store import GENESIS, SCHEMA_VERSION, Store, canonical_json
 
 from .helpers import make_turn, new_session, open_store, query, say, tamper
 
@@ -387,7 +387,7 @@ def test_a_version_3_file_opens_verifies_resumes_and_goes_on(db):
     build(db)
     as_version_3(db)
     with Store(db) as store:
-        assert store.schema_version == 4 and store.verify().ok
+        assert store.schema_version == SCHEMA_VERSION and store.verify().ok
         session = store.load_session("s")
         assert (len(session.turns), session.node, session.ended) == (3, "start", False)
         say(store, "s", 3)
