@@ -80,7 +80,7 @@ class Store(Private, Correcting, Verifying):
             raise
 
     def _prepare(self) -> None:
-        version = self._schema_version()
+        version = self.upgraded_from = self._schema_version()  # the version found, before any upgrade
         created = version == 0
         if created and not self._may_create:
             raise StoreError(self._db.empty_message())
@@ -154,6 +154,14 @@ class Store(Private, Correcting, Verifying):
             version = self._schema_version()  # another process may have upgraded it meanwhile
             self._db.migrate(version, lambda number: self._execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (number, now())))
+
+    def grant(self, role: str) -> None:
+        """PostgreSQL: give `role` what serving needs and no more (see `dialogue store migrate --grant`)."""
+        if self.kind != "postgresql":
+            raise StoreError(f"{self.path}: granting a role is for a PostgreSQL store; an SQLite file's "
+                             "access is its file permissions")
+        with self._writing(f"granting role {role!r} access"):
+            self._db.grant(role)
 
     def _check_writable(self) -> None:
         """Fail at open, not at the first turn, when the store cannot be written."""
