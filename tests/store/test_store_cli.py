@@ -13,7 +13,7 @@ from dialogue import cli as cli_module
 from dialogue.store import SCHEMA_VERSION
 
 from ..conftest import ROOT
-from .helpers import build_parser_with_store, downgrade, make_turn, new_session, open_store, say, tamper
+from .helpers import build_parser_with_store, downgrade, make_turn, new_session, open_store, say, shown, sqlite_only, tamper
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_sessions_prints_a_table(cli, filled):
 
 def test_sessions_on_an_empty_store(cli, db):
     open_store(db).close()
-    assert cli("sessions", "--db", db)[:2] == (0, f"no sessions in {db}\n")
+    assert cli("sessions", "--db", db)[:2] == (0, f"no sessions in {shown(db)}\n")
 
 
 def test_log_shows_a_readable_transcript(cli, filled):
@@ -70,7 +70,7 @@ def test_log_shows_a_readable_transcript(cli, filled):
 
 def test_log_of_an_unknown_session_is_a_clear_error(cli, filled):
     code, out, err = cli("log", "nobody", "--db", filled)
-    assert (code, out) == (1, "") and err == f"dialogue: no session 'nobody' in {filled}; see `dialogue sessions`\n"
+    assert (code, out) == (1, "") and err == f"dialogue: no session 'nobody' in {shown(filled)}; see `dialogue sessions`\n"
 
 
 def test_export_writes_one_json_object_per_turn(cli, filled):
@@ -104,6 +104,7 @@ def test_every_store_command_has_help(cli):
         assert exit_.value.code == 0
 
 
+@sqlite_only
 def test_the_default_store_is_dialogue_db_here_or_dialogue_db_env(cli, filled, tmp_path, monkeypatch):
     monkeypatch.delenv("DIALOGUE_DB", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -138,6 +139,7 @@ EXPECTED = {"missing": "no such file", "truncated": "is damaged", "garbage": "is
             "newer schema": "newer than this dialogue reads"}
 
 
+@sqlite_only
 @pytest.mark.parametrize("kind", EXPECTED)
 @pytest.mark.parametrize("command", [["sessions"], ["log", "s"], ["export", "s"], ["audit", "verify"]])
 def test_a_broken_file_gives_one_clear_line(cli, db, kind, command):
@@ -148,6 +150,7 @@ def test_a_broken_file_gives_one_clear_line(cli, db, kind, command):
     assert (db.read_bytes() if db.exists() else None) == before
 
 
+@sqlite_only
 def test_no_traceback_reaches_the_user(db):
     db.write_bytes(b"\x00garbage" * 1000)
     for args in (["audit", "verify"], ["sessions"], ["log", "x"], ["export", "x"]):
@@ -156,6 +159,7 @@ def test_no_traceback_reaches_the_user(db):
         assert out.returncode == 1 and "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
 
 
+@sqlite_only
 def test_a_read_only_file_is_still_read(cli, filled, make_readonly):
     before = filled.read_bytes()
     make_readonly(filled)
@@ -164,6 +168,7 @@ def test_a_read_only_file_is_still_read(cli, filled, make_readonly):
     assert filled.read_bytes() == before
 
 
+@sqlite_only
 def test_a_read_only_file_that_needs_an_upgrade_is_a_clear_error(cli, filled, make_readonly):
     downgrade(filled, 1)
     before = filled.read_bytes()
