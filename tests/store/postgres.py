@@ -109,6 +109,10 @@ class PostgresServer:
             self._ctl("stop", "-m", "immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def start_again(self) -> None:
+        """Start a stopped (or killed) server again: it recovers from its WAL first."""
+        self._ctl("start")
+
     def kill(self) -> None:
         """SIGKILL the postmaster (a crash); `start_again()` recovers it."""
         pid = int((self.data / "postmaster.pid").read_text().split()[0])
