@@ -372,9 +372,12 @@ class Store(Private, Correcting, Verifying):
             doc["start"] = self._start_facts(session)
         digests = self._version_digests(record.policy_hash, record.catalog_hash)
         self._db.lock_chain()
-        self.keyed_from = int(self._meta("audit_keyed_from") or 0) or None  # another process may have keyed it
+        keyed_from, last_seq, prev_hash = self._execute(
+            "SELECT (SELECT value FROM meta WHERE key = 'audit_keyed_from'), (SELECT seq FROM audit ORDER BY seq "
+            "DESC LIMIT 1), (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)").fetchone()
+        self.keyed_from = int(keyed_from or 0) or None  # another process may have keyed the chain
         self._require_key(f"recording a turn in {self.path}")
-        seq, prev_hash = self._head()
+        seq, prev_hash = (last_seq + 1, prev_hash) if last_seq is not None else (1, GENESIS)
         doc.update(digests, seq=seq, salt_sha256=sha256(self._salt))
         body = canonical_json(doc)
         digest = self._link(seq, prev_hash, body)

@@ -68,7 +68,7 @@ class PostgresDatabase:
         self._probe()
         self._pool = psycopg_pool.ConnectionPool(
             self._conninfo, min_size=1, max_size=max(1, pool_size), open=False, name="dialogue-store",
-            kwargs={"autocommit": True}, configure=self._configure, check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={"autocommit": True}, configure=self._configure,
             timeout=connect_timeout, reconnect_timeout=max(60.0, connect_timeout))
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
@@ -134,10 +134,10 @@ class PostgresDatabase:
         if getattr(self._local, "conn", None) is not None:  # nested in one of this thread's transactions
             yield
             return
-        with self.errors(doing), self._pool.connection() as conn:
-            self._local.conn = conn
+        with self.errors(doing):
+            conn = self._begin(write)
             try:
-                conn.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                self._local.conn = conn
                 try:
                     yield
                 except BaseException:
@@ -146,6 +146,23 @@ class PostgresDatabase:
                 conn.execute("COMMIT")
             finally:
                 self._local.conn = None
+                self._pool.putconn(conn)
+
+    def _begin(self, write: bool) -> Any:
+        """A pooled connection in a new transaction. A connection the server closed meanwhile (a
+        restart, an idle timeout) fails at BEGIN, before anything was sent: the pool drops it and
+        the next one is tried, up to a whole pool of them."""
+        psycopg, _ = _driver()
+        for attempt in range(self._pool.max_size + 1):
+            conn = self._pool.getconn()
+            try:
+                conn.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return conn
+            except psycopg.OperationalError:
+                self._pool.putconn(conn)  # broken: the pool discards it
+                if attempt == self._pool.max_size:
+                    raise
+        raise AssertionError("unreachable")
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
