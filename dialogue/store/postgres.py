@@ -81,8 +81,12 @@ class PostgresDatabase:
         try:
             given = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
-            raise StoreError(f"{self.path} is not a PostgreSQL URL this driver reads ({_first_line(exc)}); write "
-                             "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE") from exc
+            reason = _first_line(exc)
+            password = urlsplit(url).password
+            if password:
+                reason = reason.replace(password, "***")
+            raise StoreError(f"{self.path} is not a PostgreSQL URL this driver reads ({reason}); write "
+                             "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE") from None
         if "connect_timeout" in given:
             self.connect_timeout = float(given["connect_timeout"])
             return url
