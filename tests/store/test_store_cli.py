@@ -177,3 +177,44 @@ def test_a_read_only_file_that_needs_an_upgrade_is_a_clear_error(cli, filled, ma
     assert code == 1 and err.count("\n") == 1
     assert f"has schema version 1 and must be upgraded to {SCHEMA_VERSION}, but it is read-only" in err
     assert filled.read_bytes() == before
+
+
+# -- dialogue store migrate and store copy, on either backend ----------------------------------------
+
+
+def test_every_store_action_has_help(cli):
+    for command in (["store"], ["store", "migrate"], ["store", "copy"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli(*command, "--help")
+        assert exit_.value.code == 0
+    assert cli("store")[0] == 2  # no action: its help
+
+
+def test_migrate_creates_a_store_and_then_has_nothing_to_do(cli, db):
+    code, out, _ = cli("store", "migrate", "--db", db)
+    assert code == 0 and out == f"{shown(db)}: schema version 0 -> {SCHEMA_VERSION} (created)\n"
+    code, out, _ = cli("store", "migrate", "--db", db)
+    assert code == 0 and out == f"{shown(db)}: schema version {SCHEMA_VERSION}, nothing to upgrade\n"
+
+
+@sqlite_only
+def test_migrate_upgrades_an_older_file(cli, filled):
+    downgrade(filled, 1)
+    code, out, _ = cli("store", "migrate", "--db", filled)
+    assert code == 0 and out.endswith(f"schema version 1 -> {SCHEMA_VERSION}\n")
+    assert cli("audit", "verify", "--db", filled)[0] == 0
+
+
+@sqlite_only
+def test_grant_is_for_postgresql(cli, db):
+    code, _, err = cli("store", "migrate", "--db", db, "--grant", "app")
+    assert code == 1 and "granting a role is for a PostgreSQL store" in err
+
+
+def test_copy_to_a_new_file_keeps_the_chain_and_its_head(cli, filled, tmp_path):
+    head = cli("audit", "head", "--db", filled)[1].strip()
+    code, out, _ = cli("store", "copy", "--from", filled, "--to", tmp_path / "copy.db")
+    assert code == 0 and out.splitlines()[0].startswith("copied 2 sessions, 4 turns and 0 corrections from ")
+    assert cli("audit", "head", "--db", tmp_path / "copy.db")[1].strip() == head
+    code, _, err = cli("store", "copy", "--from", filled, "--to", tmp_path / "copy.db")
+    assert code == 1 and "holds 2 sessions and 4 audit rows already" in err
