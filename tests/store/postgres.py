@@ -36,6 +36,10 @@ def bin_dir() -> Path | None:
 
 def unavailable() -> str | None:
     """Why no server can be started here (None: one can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None or importlib.util.find_spec("psycopg_pool") is None:
+        return "psycopg or psycopg-pool is not installed (pip install 'dialogue[postgres]')"
     if bin_dir() is None:
         return ("PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin); "
                 "install it (Debian: apt-get install postgresql) to run the PostgreSQL store tests")
