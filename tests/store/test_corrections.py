@@ -88,7 +88,8 @@ def test_corrections_are_listed_by_policy(db):
 
 
 @pytest.mark.parametrize("session, turn, reply_id, error, message", [
-    ("nobody", 0, "REPAIRED", SessionError, r"no session 'nobody' in .*(support.db|store_[0-9]+); see `dialogue sessions`"),
+    ("nobody", 0, "REPAIRED", SessionError,
+     r"no session 'nobody' in .*(support.db|store_[0-9]+); see `dialogue sessions`"),
     ("player-7", 2, "REPAIRED", SessionError, r"session 'player-7' has no turn 2: it has turns 0 to 1"),
     ("player-7", -1, "REPAIRED", SessionError, r"has no turn -1"),
     ("player-7", 1, "REPAIRD", CatalogError, r"(?s)REPAIRD is not a reply of catalog 'blacksmith' .*"

@@ -13,7 +13,8 @@ from dialogue import cli as cli_module
 from dialogue.store import SCHEMA_VERSION
 
 from ..conftest import ROOT
-from .helpers import build_parser_with_store, downgrade, make_turn, new_session, open_store, say, shown, sqlite_only, tamper
+from .helpers import (build_parser_with_store, downgrade, make_turn, new_session, open_store, say, shown, sqlite_only,
+                      tamper)
 
 
 @pytest.fixture
@@ -70,7 +71,8 @@ def test_log_shows_a_readable_transcript(cli, filled):
 
 def test_log_of_an_unknown_session_is_a_clear_error(cli, filled):
     code, out, err = cli("log", "nobody", "--db", filled)
-    assert (code, out) == (1, "") and err == f"dialogue: no session 'nobody' in {shown(filled)}; see `dialogue sessions`\n"
+    assert (code, out) == (1, "")
+    assert err == f"dialogue: no session 'nobody' in {shown(filled)}; see `dialogue sessions`\n"
 
 
 def test_export_writes_one_json_object_per_turn(cli, filled):
