@@ -23,8 +23,9 @@ def add(commands) -> None:
     _engine_options(p)
     p.add_argument("--state", metavar="JSON", help='initial state as JSON, e.g. \'{"gold": 10}\'')
     p.add_argument("--trace", action="store_true", help="show each turn's trace")
-    p.add_argument("--db", metavar="FILE", help="keep the conversation and its audit trail in this "
-                                                "session store (SQLite; created if missing)")
+    p.add_argument("--db", metavar="FILE|URL", help="keep the conversation and its audit trail in this "
+                                                    "session store: an SQLite file (created if missing) or a "
+                                                    "postgresql:// URL")
     p.add_argument("--session", metavar="ID", help="with --db: the session to resume, or to start "
                                                    "under this id (default: a new id)")
     p.add_argument("--on-change", choices=["error", "continue"], default="error",
@@ -114,7 +115,7 @@ def run_chat(args: argparse.Namespace) -> int:
           "/help lists the commands; Ctrl-D leaves.")
     if args.db:
         session = shell.session
-        print(f"Session {session.id} in {args.db}, {len(session.turns)} turns so far; "
+        print(f"Session {session.id} in {engine.store.path}, {len(session.turns)} turns so far; "
               f"resume with --session {session.id}.")
     return shell.run()
 

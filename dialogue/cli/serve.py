@@ -22,8 +22,9 @@ def add(commands) -> None:
     p.add_argument("policies", nargs="+", metavar="POLICY", help="policies/NAME.py files")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--db", metavar="FILE", help="keep sessions and their audited turns in this SQLite store "
-                                                "(default: in memory, lost on restart)")
+    p.add_argument("--db", metavar="FILE|URL", help="keep sessions and their audited turns in this store: an "
+                                                    "SQLite file, or a postgresql:// URL that servers on several "
+                                                    "hosts share (default: in memory, lost on restart)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="server processes sharing the port (needs --db: they share the store)")
     p.add_argument("--token-file", metavar="F", help="bearer tokens, one `NAME TOKEN` a line; the name goes "
@@ -67,7 +68,7 @@ def _check(args: argparse.Namespace) -> None:
     if args.no_auth and not _loopback(args.host):
         raise DialogueError(f"--no-auth serves only on a loopback address, not {args.host}; give --token-file F")
     if args.workers > 1 and not args.db:
-        raise DialogueError("--workers N needs --db FILE: the worker processes share sessions through the store")
+        raise DialogueError("--workers N needs --db FILE|URL: the worker processes share sessions through the store")
     if args.workers < 1:
         raise DialogueError("--workers is at least 1")
 

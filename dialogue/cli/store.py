@@ -1,4 +1,5 @@
-"""`dialogue sessions`, `log`, `export`, `audit verify` and `audit head`: read a session store."""
+"""`dialogue sessions`, `log`, `export`, `audit verify` and `audit head`: read a session store;
+`dialogue store migrate` and `store copy`: upgrade one, move one to another database."""
 
 from __future__ import annotations
 
@@ -43,6 +44,36 @@ def add(commands) -> None:
     ex.set_defaults(run=run_export)
 
     _add_audit(commands)
+    _add_store(commands)
+
+
+def _add_store(commands) -> None:
+    st = commands.add_parser("store", help="upgrade a session store's schema, or copy it to another database",
+                             description="Commands on a whole session store: an SQLite file or a PostgreSQL "
+                                         "database (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE).")
+    actions = st.add_subparsers(dest="store_command", metavar="ACTION")
+    m = actions.add_parser("migrate", help="create or upgrade the store's schema to this dialogue's version",
+                           description="Create the tables in an empty store, or upgrade an older schema to the "
+                                       "version this dialogue writes (migrations only add; turns and the audit "
+                                       "chain are kept as they are). Prints the version before and after. On "
+                                       "PostgreSQL, --grant ROLE then gives a serving role what it needs and no "
+                                       "more: it can read and add rows, never change or delete a turn, a state, "
+                                       "an audit row or a correction, nor drop the triggers that refuse it.")
+    _db_option(m)
+    m.add_argument("--grant", metavar="ROLE", help="PostgreSQL: the role `dialogue serve` connects as")
+    m.set_defaults(run=run_migrate)
+    c = actions.add_parser("copy", help="copy every session and turn into another, empty store and verify it",
+                           description="Copy a store into an empty one, row for row: versions, sessions, turns, "
+                                       "states, the audit chain (same sequence numbers and hashes), corrections "
+                                       "and closed sessions; from an SQLite file to PostgreSQL, or back. The "
+                                       "source is verified first, the target before the copy commits: it must end "
+                                       "at the source's head, or nothing is kept.")
+    c.add_argument("--from", dest="source", required=True, metavar="FILE|URL", help="the store to copy")
+    c.add_argument("--to", dest="target", required=True, metavar="FILE|URL",
+                   help="an empty store (created if missing)")
+    _key_option(c)
+    c.set_defaults(run=run_copy)
+    st.set_defaults(run=lambda args: _usage(st))
 
 
 def _add_audit(commands) -> None:
@@ -84,17 +115,59 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="FILE",
-                   help=f"the session store (default: $DIALOGUE_DB, else {DEFAULT_DB} in this folder)")
+    p.add_argument("--db", metavar="FILE|URL",
+                   help=f"the session store: an SQLite file or a postgresql:// URL (default: $DIALOGUE_DB, "
+                        f"else {DEFAULT_DB} in this folder)")
+
+
+def store_target(value: str | None) -> str | Path:
+    """A --db value (else $DIALOGUE_DB, else ./dialogue.db) as the Store takes it: a URL or a path."""
+    from ..store import is_url
+
+    value = value or os.environ.get("DIALOGUE_DB") or DEFAULT_DB
+    return value if is_url(value) else Path(value)
 
 
 def open_store(args: argparse.Namespace):
     """The store named by --db, $DIALOGUE_DB or ./dialogue.db; never created, read-only if need be."""
     from ..store import Store
 
-    path = Path(args.db or os.environ.get("DIALOGUE_DB") or DEFAULT_DB)
+    return Store(store_target(args.db), create=False, readonly=None, audit_key=_key(args))
+
+
+def _key(args: argparse.Namespace) -> Path | None:
     key_file = getattr(args, "key_file", None)
-    return Store(path, create=False, readonly=None, audit_key=Path(key_file) if key_file else None)
+    return Path(key_file) if key_file else None
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from ..store import SCHEMA_VERSION, Store
+
+    with Store(store_target(args.db), audit_key=_key(args)) as store:
+        before = store.upgraded_from
+        if args.grant:
+            store.grant(args.grant)
+    if before == SCHEMA_VERSION:
+        print(f"{store.path}: schema version {SCHEMA_VERSION}, nothing to upgrade")
+    else:
+        print(f"{store.path}: schema version {before} -> {SCHEMA_VERSION}{' (created)' if before == 0 else ''}")
+    if args.grant:
+        print(f"granted {args.grant!r} what a serving role needs: select and insert; update only of sessions "
+              "and meta")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    from ..store import Store, copy_store
+
+    with Store(store_target(args.source), create=False, readonly=None, audit_key=_key(args)) as source, \
+            Store(store_target(args.target), audit_key=_key(args)) as target:
+        result = copy_store(source, target)
+    plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
+    print(f"copied {plural(result.sessions, 'session')}, {plural(result.turns, 'turn')} and "
+          f"{plural(result.corrections, 'correction')} from {source.path} to {target.path}")
+    print(f"audit chain verified on {target.path}: {result.verified.count} rows, head {result.verified.signed_head}")
+    return 0
 
 
 def run_sessions(args: argparse.Namespace) -> int:

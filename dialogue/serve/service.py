@@ -36,7 +36,7 @@ class Service:
         self._held: dict[str, weakref.ref] = {}  # sessions without a store, as first handed out
         self._busy: set[str] = set()  # sessions with a turn in flight
         self._lock = threading.Lock()
-        self._closed = {id(store): ClosedSessions(store.path) for store in _stores(engines.values())}
+        self._closed = {id(store): ClosedSessions(store) for store in _stores(engines.values())}
         self._closed_here = ClosedSessions()  # sessions of engines without a store
         self.readiness = {name: "loading" for name in engines}
 

@@ -1,4 +1,10 @@
-"""Fixtures for the store tests: a fresh store file, and making a file read-only."""
+"""Fixtures for the store tests: a fresh store on each backend (an SQLite file, a database on a
+throwaway PostgreSQL server), and making a file read-only.
+
+Every test that takes `db` runs on both backends; a test about SQLite files only is marked
+`@sqlite_only` (helpers.py). Where PostgreSQL is not installed, its half of the suite is
+skipped with the reason (tests/store/postgres.py says how it is found).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,36 @@ import subprocess
 
 import pytest
 
+from . import postgres
 from .helpers import new_session, open_store
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the whole test run, stopped (and its folder removed) at the end."""
+    reason = postgres.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    server = postgres.PostgresServer().start()
+    postgres.CURRENT = server
+    yield server
+    postgres.CURRENT = None
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "support.db"
+def db(backend, tmp_path, request):
+    """Where a new store goes: a file path (SQLite), or the URL of a new empty database (PostgreSQL)."""
+    if backend == "sqlite":
+        return tmp_path / "support.db"
+    return request.getfixturevalue("postgres_server").create_database()
 
 
 @pytest.fixture

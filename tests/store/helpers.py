@@ -1,11 +1,17 @@
-"""Shared helpers for the store tests: a store with versions saved, turns, tampering by hand."""
+"""Shared helpers for the store tests: a store with versions saved, turns, tampering by hand, on
+either backend: `db` is an SQLite file's path or a PostgreSQL URL."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from dialogue.store import Store, TurnRecord
+import pytest
+
+from dialogue.store import Store, TurnRecord, is_url  # noqa: F401 - is_url is for the tests too
+
+# A test about SQLite files (their bytes, pragmas, WAL, permissions): it runs on that backend only.
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
 
 POLICY = ("shop", "p" * 64, "policy = Policy('shop')\n")
 CATALOG = ("shop", "c" * 64, "[catalog]\nid = 'shop'\n")
@@ -44,7 +50,10 @@ def say(store: Store, session_id: str, index: int, **fields) -> int:
 
 
 def tamper(path: Path | str, *statements: str, params: tuple = ()) -> None:
-    """Edit the file by hand, as someone with a sqlite shell would (append-only triggers dropped)."""
+    """Edit the store by hand, as someone with a sqlite shell (or psql as the owner) would: the
+    append-only triggers dropped (on PostgreSQL: triggers and foreign keys switched off)."""
+    if is_url(path):
+        return _pg(path, statements, params, replica=True)
     conn = sqlite3.connect(str(path), isolation_level=None)
     try:
         triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
@@ -59,7 +68,9 @@ def tamper(path: Path | str, *statements: str, params: tuple = ()) -> None:
 def downgrade(path: Path | str, version: int) -> None:
     """Turn a current file into one of schema `version`, as that dialogue wrote it: each migration
     only adds, so its tables, indexes and triggers are dropped (tests check the schema matches)."""
-    statements = ["DROP TABLE corrections", f"DELETE FROM schema_version WHERE version > {version}"]
+    statements = ["DROP TABLE IF EXISTS serve_closed_sessions", f"DELETE FROM schema_version WHERE version > {version}"]
+    if version < 3:
+        statements.insert(1, "DROP TABLE corrections")
     if version < 2:
         statements[:0] = ["DROP INDEX idx_sessions_updated_at", "DROP INDEX idx_audit_session_id_turn"]
     tamper(path, *statements)  # drops every trigger: put back those of version 2
@@ -80,6 +91,8 @@ def schema(path: Path | str) -> set[tuple]:
 
 
 def query(path: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    if is_url(path):
+        return _pg(path, [sql], params)
     conn = sqlite3.connect(str(path))
     try:
         return conn.execute(sql, params).fetchall()
@@ -99,3 +112,48 @@ def build_parser_with_store(build_parser):
         return parser
 
     return build
+
+
+def execute(path: Path | str, sql: str) -> None:
+    """One statement with the triggers in place (they should refuse it)."""
+    if is_url(path):
+        _pg(path, [sql], ())
+        return
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute(sql)
+    finally:
+        conn.close()
+
+
+def stored_bytes(path: Path | str) -> bytes:
+    """Everything the store keeps: the file and its WAL, or the whole database as pg_dump writes it."""
+    if is_url(path):
+        from . import postgres
+
+        return postgres.CURRENT.dump(path.rsplit("/", 1)[1]).encode()
+    path = Path(path)
+    files = [path, path.with_name(path.name + "-wal")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
+def _pg(url: str, statements, params: tuple, replica: bool = False) -> list[tuple] | None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        if replica:  # what the owner can do: no trigger fires (nor a foreign key check)
+            conn.execute("SET session_replication_role = replica")
+        rows = None
+        for sql in statements:
+            cursor = conn.execute(sql.replace("%", "%%").replace("?", "%s"), params if "?" in sql else ())
+            rows = cursor.fetchall() if cursor.description else None
+        return rows
+
+
+def shown(path: Path | str) -> str:
+    """How messages name the store: the file, or the URL without its password."""
+    if is_url(path):
+        from dialogue.store.postgres import display_url
+
+        return display_url(path)
+    return str(path)

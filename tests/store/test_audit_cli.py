@@ -10,7 +10,7 @@ import pytest
 from dialogue import cli as cli_module
 from dialogue.store import Store
 
-from .helpers import build_parser_with_store, make_turn, new_session, open_store, say, tamper
+from .helpers import build_parser_with_store, make_turn, new_session, open_store, say, sqlite_only, tamper
 from .test_tampering import KEY, build, edit_and_recompute_the_chain, lose_the_wal
 
 
@@ -50,6 +50,7 @@ def test_a_keyed_head_is_signed(cli, db, key_file):
     assert code == 0 and out.startswith("keyed audit chain intact: 8 turns verified")
 
 
+@sqlite_only
 @pytest.mark.parametrize("given", ["value", "file"])
 def test_verify_with_a_head_catches_a_lost_wal(cli, db, tmp_path, given):
     build(db)
@@ -107,6 +108,7 @@ def test_a_key_is_not_applied_to_a_chain_started_without_one(db):
     assert (result.ok, result.count, result.keyed) == (True, 9, True)
 
 
+@sqlite_only
 @pytest.mark.parametrize("kind", ["missing", "empty"])
 @pytest.mark.parametrize("command", [["audit", "verify"], ["audit", "head"], ["sessions"], ["log", "s"]])
 def test_verify_does_not_create_a_store(cli, db, kind, command):

@@ -8,11 +8,12 @@ import pytest
 from sqlite_utils import Database
 
 from dialogue.errors import CatalogError, SessionError, StoreError
-from dialogue.store import MIGRATIONS, SCHEMA_VERSION, Store
+from dialogue.store import SCHEMA_VERSION, Store
+from dialogue.store.sqlite import MIGRATIONS
 
 from ..conftest import ROOT
 from .engines import FLOW, played
-from .helpers import downgrade, make_turn, query, schema
+from .helpers import downgrade, execute, make_turn, query, schema, sqlite_only, stored_bytes
 
 DAGGER_THEN_HELMET = [("a dagger?", "OFFER(item=dagger, price=15)"), ("do u fix helmets", "GREETING")]
 
@@ -59,12 +60,8 @@ def test_corrections_are_append_only(db, two_turns):
     with Store(db) as store:
         store.correct("player-7", 1, "REPAIRED", by="j.doe")
     for sql in ("UPDATE corrections SET reply_id = 'GREETING'", "DELETE FROM corrections"):
-        conn = sqlite3.connect(str(db), isolation_level=None)
-        try:
-            with pytest.raises(sqlite3.DatabaseError, match="corrections rows are append-only"):
-                conn.execute(sql)
-        finally:
-            conn.close()
+        with pytest.raises(Exception, match="corrections rows are append-only"):
+            execute(db, sql)
     assert query(db, "SELECT reply_id FROM corrections") == [("REPAIRED",)]
 
 
@@ -73,7 +70,7 @@ def test_a_hashed_message_is_listed_without_its_text(db):
     with Store(db) as store:
         record = store.correct("s", 0, "RUMOUR", by="j.doe")
     assert record.message is None and record.chosen == "GREETING"
-    assert b"4111" not in db.read_bytes()
+    assert b"4111" not in stored_bytes(db)
 
 
 def test_corrections_are_listed_by_policy(db):
@@ -91,7 +88,8 @@ def test_corrections_are_listed_by_policy(db):
 
 
 @pytest.mark.parametrize("session, turn, reply_id, error, message", [
-    ("nobody", 0, "REPAIRED", SessionError, r"no session 'nobody' in .*support.db; see `dialogue sessions`"),
+    ("nobody", 0, "REPAIRED", SessionError,
+     r"no session 'nobody' in .*(support.db|store_[0-9]+); see `dialogue sessions`"),
     ("player-7", 2, "REPAIRED", SessionError, r"session 'player-7' has no turn 2: it has turns 0 to 1"),
     ("player-7", -1, "REPAIRED", SessionError, r"has no turn -1"),
     ("player-7", 1, "REPAIRD", CatalogError, r"(?s)REPAIRD is not a reply of catalog 'blacksmith' .*"
@@ -144,13 +142,14 @@ def version_2_schema(path) -> set:
     return schema(path)
 
 
+@sqlite_only
 def test_a_version_2_file_gains_corrections_and_keeps_everything(db, tmp_path, two_turns):
     downgrade(db, 2)
     assert schema(db) == version_2_schema(tmp_path / "v2.db")  # what dialogue with schema 2 wrote
     assert query(db, "SELECT max(version) FROM schema_version") == [(2,)]
     before = query(db, "SELECT seq, session_id, turn, message, reply_id FROM turns ORDER BY seq")
     with Store(db) as store:
-        assert query(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(4,)]
+        assert query(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)] == [(5,)]
         assert store.verify().ok and len(store.load_session("player-7").turns) == 2
         store.correct("player-7", 1, "REPAIRED", by="j.doe")
     assert query(db, "SELECT seq, session_id, turn, message, reply_id FROM turns ORDER BY seq") == before
@@ -164,6 +163,7 @@ def test_a_version_2_file_gains_corrections_and_keeps_everything(db, tmp_path, t
             conn.close()
 
 
+@sqlite_only
 def test_a_read_only_version_2_file_is_read_as_it_is(db, two_turns, make_readonly):
     downgrade(db, 2)
     before = db.read_bytes()

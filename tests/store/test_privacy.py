@@ -16,7 +16,7 @@ from dialogue import cli as cli_module
 from dialogue.store import Store
 
 from .engines import BLACKSMITH, MESSAGE
-from .helpers import build_parser_with_store, new_session, open_store, query, say
+from .helpers import build_parser_with_store, new_session, open_store, query, say, stored_bytes
 
 SECRET = "my secret word is Xylophone-42, some nails"
 CARD = "4111 1111 1111 1234"
@@ -64,11 +64,6 @@ def chat(db, message, *, mode="prompted", **options):
     finally:
         resumed.close()
     return history, prompts
-
-
-def stored_bytes(db) -> bytes:
-    files = [db, db.with_name(db.name + "-wal")]
-    return b"".join(f.read_bytes() for f in files if f.exists())
 
 
 @pytest.mark.parametrize("mode", ["prompted", "executed"])

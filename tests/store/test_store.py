@@ -20,8 +20,8 @@ from dialogue.errors import SessionError, StoreError
 from dialogue.store import SCHEMA_VERSION, Store
 
 from ..conftest import ROOT
-from .helpers import (CATALOG_HASH, POLICY_HASH, downgrade, make_turn, new_session, open_store, query, say,
-                      tamper)
+from .helpers import (CATALOG_HASH, POLICY_HASH, downgrade, execute, make_turn, new_session, open_store, query, say,
+                      sqlite_only, stored_bytes, tamper)
 
 # -- turns and sessions -------------------------------------------------------------------
 
@@ -183,12 +183,13 @@ def test_a_redaction_hook_that_fails_stores_nothing(db):
         assert store.load_session("s").turns == []
 
 
+@sqlite_only
 def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(db, monkeypatch):
     import sqlite3
 
-    import dialogue.store
+    import dialogue.store.sqlite
 
-    monkeypatch.setattr(dialogue.store, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(dialogue.store.sqlite, "BUSY_TIMEOUT_S", 0.2)
     with open_store(db) as store:
         new_session(store, "s")
         other = sqlite3.connect(str(db), isolation_level=None)
@@ -202,6 +203,7 @@ def test_a_lock_held_past_the_busy_timeout_is_a_clear_error(db, monkeypatch):
         assert say(store, "s", 0) == 1
 
 
+@sqlite_only
 def test_the_file_is_in_wal_mode_with_a_ten_second_busy_timeout(store, db):
     assert query(db, "PRAGMA journal_mode")[0][0] == "wal"
     assert store._execute("PRAGMA busy_timeout").fetchone()[0] == 10000
@@ -212,17 +214,7 @@ def test_stored_turns_are_append_only(store, db):
     say(store, "s", 0)
     for sql in ("UPDATE turns SET text = 'x'", "DELETE FROM audit", "DELETE FROM states"):
         with pytest.raises(Exception, match="append-only"):
-            tamper_without_dropping_triggers(db, sql)
-
-
-def tamper_without_dropping_triggers(path, sql):
-    import sqlite3
-
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    try:
-        conn.execute(sql)
-    finally:
-        conn.close()
+            execute(db, sql)
 
 
 # -- privacy --------------------------------------------------------------------------------
@@ -238,7 +230,7 @@ def test_without_stored_messages_a_salted_hash_is_kept(db):
         assert store.load_session("s").turns[0].message == expected == store.message_digest(card)
         assert json.loads(query(db, "SELECT body FROM audit")[0][0])["message"] == expected
         assert store.verify().ok
-    assert b"4111 1111 1111 1111" not in db.read_bytes()
+    assert b"4111 1111 1111 1111" not in stored_bytes(db)
 
 
 def test_each_store_has_its_own_salt(tmp_path):
@@ -256,7 +248,7 @@ def test_the_redaction_hook_masks_text_before_storage(db):
         say(store, "s", 0, message="card 4111 1111 1111 1111 please")
         assert store.load_session("s").turns[0].message == "card [card] [card] [card] [card] please"
         assert store.verify().ok
-    assert b"4111 1111 1111 1111" not in db.read_bytes()
+    assert b"4111 1111 1111 1111" not in stored_bytes(db)
 
 
 def test_redaction_happens_before_hashing(db):
@@ -273,6 +265,7 @@ def test_a_new_file_has_the_current_schema_version(store, db):
     assert query(db, "SELECT max(version) FROM schema_version")[0][0] == SCHEMA_VERSION
 
 
+@sqlite_only
 def test_an_older_file_is_upgraded_and_keeps_its_turns(db):
     with open_store(db) as store:
         new_session(store, "s")
@@ -283,9 +276,10 @@ def test_an_older_file_is_upgraded_and_keeps_its_turns(db):
         assert query(db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_sessions_updated_at'")[0][0] == 1
         assert len(store.load_session("s").turns) == 1 and store.verify().ok
         with pytest.raises(Exception, match="append-only"):
-            tamper_without_dropping_triggers(db, "DELETE FROM audit")
+            execute(db, "DELETE FROM audit")
 
 
+@sqlite_only
 def test_a_newer_file_is_refused_and_left_as_it_was(db):
     with open_store(db) as store:
         new_session(store, "s")
@@ -297,6 +291,7 @@ def test_a_newer_file_is_refused_and_left_as_it_was(db):
     assert db.read_bytes() == before
 
 
+@sqlite_only
 def test_an_sqlite_file_of_another_program_is_refused(db):
     tamper(db, "CREATE TABLE customers (id INTEGER PRIMARY KEY)")
     with pytest.raises(StoreError, match="not a dialogue session store"):
@@ -315,6 +310,7 @@ def filled(db, turns=200):
     return db.read_bytes()
 
 
+@sqlite_only
 @pytest.mark.parametrize("keep", [0.5, 0.9, "all but one page"])
 def test_a_truncated_file_is_refused_and_left_as_it_was(db, keep):
     data = filled(db)
@@ -325,6 +321,7 @@ def test_a_truncated_file_is_refused_and_left_as_it_was(db, keep):
     assert db.read_bytes() == data[:size]
 
 
+@sqlite_only
 def test_a_garbage_file_is_refused_and_left_as_it_was(db):
     garbage = bytes(range(256)) * 40
     db.write_bytes(garbage)
@@ -333,6 +330,7 @@ def test_a_garbage_file_is_refused_and_left_as_it_was(db):
     assert db.read_bytes() == garbage
 
 
+@sqlite_only
 def test_a_read_only_file_is_refused_for_writing_and_read_when_asked(db, make_readonly):
     data = filled(db, turns=5)
     make_readonly(db)

@@ -13,7 +13,8 @@ from dialogue import cli as cli_module
 from dialogue.store import SCHEMA_VERSION
 
 from ..conftest import ROOT
-from .helpers import build_parser_with_store, downgrade, make_turn, new_session, open_store, say, tamper
+from .helpers import (build_parser_with_store, downgrade, make_turn, new_session, open_store, say, shown, sqlite_only,
+                      tamper)
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_sessions_prints_a_table(cli, filled):
 
 def test_sessions_on_an_empty_store(cli, db):
     open_store(db).close()
-    assert cli("sessions", "--db", db)[:2] == (0, f"no sessions in {db}\n")
+    assert cli("sessions", "--db", db)[:2] == (0, f"no sessions in {shown(db)}\n")
 
 
 def test_log_shows_a_readable_transcript(cli, filled):
@@ -70,7 +71,8 @@ def test_log_shows_a_readable_transcript(cli, filled):
 
 def test_log_of_an_unknown_session_is_a_clear_error(cli, filled):
     code, out, err = cli("log", "nobody", "--db", filled)
-    assert (code, out) == (1, "") and err == f"dialogue: no session 'nobody' in {filled}; see `dialogue sessions`\n"
+    assert (code, out) == (1, "")
+    assert err == f"dialogue: no session 'nobody' in {shown(filled)}; see `dialogue sessions`\n"
 
 
 def test_export_writes_one_json_object_per_turn(cli, filled):
@@ -104,6 +106,7 @@ def test_every_store_command_has_help(cli):
         assert exit_.value.code == 0
 
 
+@sqlite_only
 def test_the_default_store_is_dialogue_db_here_or_dialogue_db_env(cli, filled, tmp_path, monkeypatch):
     monkeypatch.delenv("DIALOGUE_DB", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -138,6 +141,7 @@ EXPECTED = {"missing": "no such file", "truncated": "is damaged", "garbage": "is
             "newer schema": "newer than this dialogue reads"}
 
 
+@sqlite_only
 @pytest.mark.parametrize("kind", EXPECTED)
 @pytest.mark.parametrize("command", [["sessions"], ["log", "s"], ["export", "s"], ["audit", "verify"]])
 def test_a_broken_file_gives_one_clear_line(cli, db, kind, command):
@@ -148,6 +152,7 @@ def test_a_broken_file_gives_one_clear_line(cli, db, kind, command):
     assert (db.read_bytes() if db.exists() else None) == before
 
 
+@sqlite_only
 def test_no_traceback_reaches_the_user(db):
     db.write_bytes(b"\x00garbage" * 1000)
     for args in (["audit", "verify"], ["sessions"], ["log", "x"], ["export", "x"]):
@@ -156,6 +161,7 @@ def test_no_traceback_reaches_the_user(db):
         assert out.returncode == 1 and "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
 
 
+@sqlite_only
 def test_a_read_only_file_is_still_read(cli, filled, make_readonly):
     before = filled.read_bytes()
     make_readonly(filled)
@@ -164,6 +170,7 @@ def test_a_read_only_file_is_still_read(cli, filled, make_readonly):
     assert filled.read_bytes() == before
 
 
+@sqlite_only
 def test_a_read_only_file_that_needs_an_upgrade_is_a_clear_error(cli, filled, make_readonly):
     downgrade(filled, 1)
     before = filled.read_bytes()
@@ -172,3 +179,44 @@ def test_a_read_only_file_that_needs_an_upgrade_is_a_clear_error(cli, filled, ma
     assert code == 1 and err.count("\n") == 1
     assert f"has schema version 1 and must be upgraded to {SCHEMA_VERSION}, but it is read-only" in err
     assert filled.read_bytes() == before
+
+
+# -- dialogue store migrate and store copy, on either backend ----------------------------------------
+
+
+def test_every_store_action_has_help(cli):
+    for command in (["store"], ["store", "migrate"], ["store", "copy"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli(*command, "--help")
+        assert exit_.value.code == 0
+    assert cli("store")[0] == 2  # no action: its help
+
+
+def test_migrate_creates_a_store_and_then_has_nothing_to_do(cli, db):
+    code, out, _ = cli("store", "migrate", "--db", db)
+    assert code == 0 and out == f"{shown(db)}: schema version 0 -> {SCHEMA_VERSION} (created)\n"
+    code, out, _ = cli("store", "migrate", "--db", db)
+    assert code == 0 and out == f"{shown(db)}: schema version {SCHEMA_VERSION}, nothing to upgrade\n"
+
+
+@sqlite_only
+def test_migrate_upgrades_an_older_file(cli, filled):
+    downgrade(filled, 1)
+    code, out, _ = cli("store", "migrate", "--db", filled)
+    assert code == 0 and out.endswith(f"schema version 1 -> {SCHEMA_VERSION}\n")
+    assert cli("audit", "verify", "--db", filled)[0] == 0
+
+
+@sqlite_only
+def test_grant_is_for_postgresql(cli, db):
+    code, _, err = cli("store", "migrate", "--db", db, "--grant", "app")
+    assert code == 1 and "granting a role is for a PostgreSQL store" in err
+
+
+def test_copy_to_a_new_file_keeps_the_chain_and_its_head(cli, filled, tmp_path):
+    head = cli("audit", "head", "--db", filled)[1].strip()
+    code, out, _ = cli("store", "copy", "--from", filled, "--to", tmp_path / "copy.db")
+    assert code == 0 and out.splitlines()[0].startswith("copied 2 sessions, 4 turns and 0 corrections from ")
+    assert cli("audit", "head", "--db", tmp_path / "copy.db")[1].strip() == head
+    code, _, err = cli("store", "copy", "--from", filled, "--to", tmp_path / "copy.db")
+    assert code == 1 and "holds 2 sessions and 4 audit rows already" in err
