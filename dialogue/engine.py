@@ -121,7 +121,7 @@ class Engine:
     Default: "encoder" on the embedded model, "model" on any other backend. `encoder` is a
     registered encoder name, a path to a sentence-transformers ONNX model, or an encoder.
 
-    `store` (a file path or a `Store`) keeps sessions and an audited record of every turn;
+    `store` (an SQLite file path, a `postgresql://` URL or a `Store`) keeps sessions and an audited record of every turn;
     without it sessions live in memory only. `store_messages=False`, `redact` (str -> str)
     and `audit_key` (bytes, text or a key file) apply when the engine opens the store from a
     path. `on_change` is the default for resuming a session whose policy or catalog changed:
@@ -945,7 +945,7 @@ def _open_store(store: Store | str | os.PathLike | None, store_messages: bool | 
                              "store_messages, redact and audit_key need a store: pass store=PATH as well")
         return store, False
     if not isinstance(store, (str, os.PathLike)):
-        raise TypeError(f"store is a file path or a Store, not {type(store).__name__}")
+        raise TypeError(f"store is a file path, a postgresql:// URL or a Store, not {type(store).__name__}")
     return Store(store, store_messages=store_messages is not False, redact=redact, audit_key=audit_key), True
 
 
