@@ -7,7 +7,8 @@ The scripted backend answers instantly, so what is measured is the engine's own 
 (exploration, validation, rendering, effects) and, with the store on, the transaction that
 records each turn: its row, the state after it and its hash-chained audit row. N concurrent
 sessions are N threads on one engine and one store (as `dialogue serve` runs turns), each
-talking in its own sessions. PostgreSQL is a throwaway server started here (initdb, fsync on,
+talking in its own sessions; the same sessions in two processes on one store show what the
+interpreter lock of one process costs. PostgreSQL is a throwaway server started here (initdb, fsync on,
 127.0.0.1 over TCP, as tests/store/postgres.py starts it); where PostgreSQL or psycopg is
 missing its rows say so and the rest runs.
 """
@@ -18,6 +19,8 @@ import argparse
 import itertools
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +39,7 @@ POLICY = ROOT / "dialogue" / "examples" / "policies" / "blacksmith.py"
 MESSAGES = ["hello", "how much for a sword?", "deal", "any rumours?", "can you fix my sword?", "bye"]
 TURNS_PER_SESSION = 20
 CONCURRENCY = (1, 4, 16)
+PROCESSES = 2  # processes on one store, each with CONCURRENCY[-1] // PROCESSES sessions
 PG_TARGET_MS = 3.0  # what PostgreSQL may add to a turn on loopback
 
 
@@ -70,6 +74,46 @@ def measure(turns: int, store: Store | None, sessions: int = 1) -> float:
     for thread in threads:
         thread.join()
     return each * sessions / (time.perf_counter() - start)
+
+
+def measure_processes(target: str, turns: int, processes: int, sessions: int, folder: Path) -> float:
+    """Turns per second of `processes` processes on one store, each with `sessions` threads:
+    each warms up, then all start together; total turns over the slowest one's time."""
+    go = folder / f"go-{time.monotonic_ns()}"
+    Store(target).close()  # the schema, made once before the processes open it
+    each = max(TURNS_PER_SESSION, turns // (processes * sessions))
+    workers = [subprocess.Popen([sys.executable, __file__, "--worker", str(target), str(sessions), str(each),
+                                 f"p{n}", str(go)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                                env=os.environ | {"PYTHONPATH": str(ROOT)})
+               for n in range(processes)]
+    try:
+        for worker in workers:
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a store benchmark worker failed to start (exit {worker.wait()})")
+        go.touch()
+        results = [json.loads(worker.stdout.readline()) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.wait(timeout=600) != 0:
+                raise RuntimeError(f"a store benchmark worker exited with {worker.returncode}")
+    return sum(r["turns"] for r in results) / max(r["seconds"] for r in results)
+
+
+def _worker(target: str, sessions: int, each: int, prefix: str, go: str) -> None:
+    store = Store(target)
+    engine = Engine(load_policy(POLICY), backend=rotating_answers(), store=store)
+    converse(engine, TURNS_PER_SESSION, prefix=f"warm-up-{prefix}")
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    threads = [threading.Thread(target=converse, args=(engine, each, f"{prefix}-{n}")) for n in range(sessions)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"turns": each * sessions, "seconds": time.perf_counter() - start}), flush=True)
+    store.close()
 
 
 def sqlite_size_per_1000(folder: Path, turns: int) -> int:
@@ -141,6 +185,14 @@ def backend_rows(name: str, new: Callable, size: Callable, turns: int, off: floa
                      unit="turns/s", baseline="store off, 1 session", ratio=round(tps / off, 3),
                      note="a commit returns before its flush to disk" + (
                          ": the chain's lock is not held through an fsync" if name == "PostgreSQL" else "")))
+    per = CONCURRENCY[-1] // PROCESSES
+    tps = figures[f"{name}_{PROCESSES}_processes"] = measure_processes(new(), turns, PROCESSES, per, folder)
+    rows.append(dict(measure=f"turns/s, {name} store, {PROCESSES} processes x {per} sessions", value=round(tps, 1),
+                     unit="turns/s", baseline=f"1 process, {CONCURRENCY[-1]} sessions",
+                     ratio=round(tps / figures[f"{name}_{CONCURRENCY[-1]}"], 3),
+                     note=f"the same sessions in total, in {PROCESSES} processes of their own (as `--workers` "
+                          f"or several hosts run them), on this machine's {os.cpu_count()} cores, which the "
+                          "database shares"))
     added = 1000 / figures[f"{name}_1"] - 1000 / off
     is_pg = name == "PostgreSQL"
     rows.append(dict(measure=f"ms added per turn, {name} store", value=round(added, 3), unit="ms",
@@ -174,6 +226,10 @@ def run(quick: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        _worker(argv[1], int(argv[2]), int(argv[3]), argv[4], argv[5])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 turns a measure instead of 2,000")
     args = parser.parse_args(argv)
